@@ -1,0 +1,11 @@
+# Every third-party dependency comes from Debian packages (tools/dev/setup.sh installs them).
+find_package(Boost 1.81 EXACT REQUIRED COMPONENTS json)
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
+pkg_check_modules(LIBARCHIVE REQUIRED IMPORTED_TARGET libarchive)
+find_package(tomlplusplus REQUIRED)
+find_package(Poco REQUIRED COMPONENTS Foundation Net NetSSL Util)
+pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
+pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)
+find_program(MINISIGN_PROGRAM minisign)

@@ -1,0 +1,68 @@
+// Internals of the module host shared by module_host.cpp and host_api.cpp.
+#pragma once
+
+#include <keel/abi.h>
+#include <keel/kernel/module_host.hpp>
+#include <keel/market/store.hpp>
+
+#ifndef BOOST_DLL_USE_STD_FS
+#define BOOST_DLL_USE_STD_FS
+#endif
+#include <boost/dll/shared_library.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <unordered_set>
+
+namespace keel {
+
+struct ModuleHostLoaded;
+
+// What a keel_host* points at: one per loaded module.
+struct HostContext {
+  ModuleHost::Impl* impl = nullptr;
+  ModuleHostLoaded* module = nullptr;
+};
+
+struct ModuleHostLoaded {
+  std::string name;
+  boost::dll::shared_library lib;  // declared first among owners: destroyed last
+  keel_module desc{};
+  void* instance = nullptr;
+  HostContext host;
+  std::vector<std::string> servers;
+  std::atomic<int> in_flight{0};
+  std::mutex mu;
+  std::set<std::uint64_t> subscriptions;
+};
+
+// What a keel_call* points at: one per request handed to a module.
+struct CallBox {
+  RequestPtr request;
+  ModuleHostLoaded* module;
+};
+
+struct ModuleHost::Impl {
+  using Loaded = ModuleHostLoaded;
+  Impl(Bus& b, ModuleHostOptions o) : bus(b), options(std::move(o)) {}
+
+  Bus& bus;
+  ModuleHostOptions options;
+  std::vector<ModuleInfo> infos;
+  std::vector<std::unique_ptr<Loaded>> loaded_modules;
+
+  void log(keel_log_level level, std::string_view message);
+  void refuse(ModuleInfo info);
+  void load_one(const market::InstalledModule& m, const std::vector<market::PublicKey>& trusted);
+  void serve(Loaded& module, const CapabilityInfo& cap);
+  void dispatch(Loaded& module, const std::string& capability, const RequestPtr& req);
+  void shutdown();
+};
+
+const keel_host_api& host_api();
+// Makes a call handle valid for emit/reply until its one reply.
+void register_call(CallBox* box);
+
+}  // namespace keel

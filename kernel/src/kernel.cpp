@@ -1,0 +1,294 @@
+// Boot and shutdown of a kernel, and the kernel's own topics on the bus.
+#include "kernel_impl.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <iostream>
+#include <random>
+
+namespace keel {
+namespace json = boost::json;
+
+namespace {
+
+std::string error_json(std::string_view message) {
+  return json::serialize(json::object{{"error", json::object{{"message", message}}}});
+}
+
+json::object parse_object(std::string_view text) {
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  return !ec && v.is_object() ? std::move(v.as_object()) : json::object{};
+}
+
+std::string str_field(const json::object& o, std::string_view key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string{};
+}
+
+json::object turn_result_json(const TurnResult& r) {
+  json::object o{{"session_id", r.session_id}, {"status", r.status}, {"last_agent_message", r.last_agent_message},
+                 {"usage", r.usage}};
+  if (!r.error.empty()) o["error"] = json::object{{"message", r.error}};
+  return o;
+}
+
+keel_log_level level_from(const std::string& s) {
+  if (s == "debug") return KEEL_LOG_DEBUG;
+  if (s == "info") return KEEL_LOG_INFO;
+  if (s == "error") return KEEL_LOG_ERROR;
+  return KEEL_LOG_WARN;
+}
+
+}  // namespace
+
+Kernel::Impl::Impl(Config c) : config(std::move(c)) {
+  bus.set_error_log([this](std::string_view m) { log(KEEL_LOG_ERROR, m); });
+  ModuleHostOptions options;
+  options.keel_home = config.keel_home();
+  options.allow_legacy_signatures = config.bool_or("security.allow_legacy_signatures", false);
+  options.log = [this](keel_log_level l, std::string_view m) { log(l, m); };
+  options.module_config = [this](const ModuleInfo& info) { return module_config(info); };
+  host = std::make_unique<ModuleHost>(bus, std::move(options));
+  host->load_all();
+  serve_kernel_topics();
+}
+
+Kernel::Impl::~Impl() {
+  std::vector<std::shared_ptr<Session>> all;
+  {
+    std::lock_guard lock(sessions_mu);
+    for (auto& [id, s] : sessions) all.push_back(s);
+  }
+  for (auto& s : all) interrupt(s->id);
+  for (auto& s : all)
+    if (s->worker.joinable()) s->worker.join();
+  bus.drain();
+  for (auto* topic : {"kernel.session", "kernel.turn", "kernel.modules"}) bus.unserve(topic);
+  host.reset();  // stops and unloads modules before the bus goes away
+}
+
+void Kernel::Impl::log(keel_log_level level, std::string_view message) {
+  static const keel_log_level threshold = [] {
+    const char* env = std::getenv("KEEL_LOG");
+    return level_from(env ? env : "warn");
+  }();
+  if (level < threshold) return;
+  static std::mutex mu;
+  std::lock_guard lock(mu);
+  std::cerr << "keel: " << message << "\n";
+}
+
+boost::json::object Kernel::Impl::module_config(const ModuleInfo& info) {
+  json::object out;
+  if (auto* own = config.find("modules." + info.name); own && own->is_object()) out = own->as_object();
+  out["keel_home"] = config.keel_home().string();
+  out["cwd"] = config.cwd().string();
+  if (info.kind == "provider") {
+    // Only the provider entry this module will serve: no other provider's secrets.
+    try {
+      auto choice = resolve_provider(config, config.string_or("model_provider", "openai"));
+      if (choice.module == info.name) out["provider"] = choice.entry;
+    } catch (const std::exception&) {
+    }
+    out["model"] = config.string_or("model", "");
+  }
+  return out;
+}
+
+void Kernel::Impl::serve_kernel_topics() {
+  bus.serve("kernel.session", [this](const RequestPtr& req) {
+    auto p = parse_object(req->payload());
+    if (req->method() == "start") {
+      SessionOptions o{str_field(p, "cwd"), str_field(p, "model"), str_field(p, "provider")};
+      try {
+        auto id = start_session(o);
+        auto s = session(id);
+        req->reply(KEEL_OK, json::serialize(json::object{
+                                {"session_id", id}, {"model", s->model}, {"provider", s->provider.id}, {"cwd", s->cwd}}));
+      } catch (const std::exception& e) {
+        req->reply(KEEL_ERR_INVALID_ARGUMENT, error_json(e.what()));
+      }
+    } else if (req->method() == "history") {
+      auto s = session(str_field(p, "session_id"));
+      if (!s) return (void)req->reply(KEEL_ERR_NOT_FOUND, error_json("no such session"));
+      std::lock_guard lock(s->mu);
+      req->reply(KEEL_OK, json::serialize(json::object{{"items", s->history}}));
+    } else {
+      req->reply(KEEL_ERR_NOT_FOUND, error_json("kernel.session has no method '" + req->method() + "'"));
+    }
+  });
+  bus.serve("kernel.turn", [this](const RequestPtr& req) {
+    auto p = parse_object(req->payload());
+    auto id = str_field(p, "session_id");
+    if (id.empty()) id = default_session;
+    auto s = session(id);
+    if (!s) return (void)req->reply(KEEL_ERR_NOT_FOUND, error_json("no session '" + id + "'; start one first"));
+    if (req->method() == "submit") {
+      submit(s, str_field(p, "text"),
+             [req](const TurnResult& r) { req->reply(KEEL_OK, json::serialize(turn_result_json(r))); });
+    } else if (req->method() == "interrupt") {
+      interrupt(id);
+      req->reply(KEEL_OK, "{}");
+    } else {
+      req->reply(KEEL_ERR_NOT_FOUND, error_json("kernel.turn has no method '" + req->method() + "'"));
+    }
+  });
+  bus.serve("kernel.modules", [this](const RequestPtr& req) {
+    json::array mods;
+    for (auto& m : host->modules()) {
+      json::array caps;
+      for (auto& c : m.capabilities)
+        caps.push_back(json::object{{"kind", ModuleHost::kind_name(c.kind)}, {"name", c.name}, {"flags", c.flags}});
+      const char* state = m.state == ModuleState::loaded ? "loaded" : m.state == ModuleState::refused ? "refused" : "failed";
+      mods.push_back(json::object{{"name", m.name},     {"version", m.version},     {"kind", m.kind},
+                                  {"state", state},     {"reason", m.reason},       {"signer", m.signer},
+                                  {"dir", m.dir.string()}, {"verify_ms", m.verify_ms}, {"load_ms", m.load_ms},
+                                  {"capabilities", caps}});
+    }
+    req->reply(KEEL_OK, json::serialize(json::object{{"modules", mods}}));
+  });
+}
+
+std::shared_ptr<Session> Kernel::Impl::session(const std::string& id) const {
+  std::lock_guard lock(sessions_mu);
+  auto it = sessions.find(id);
+  return it == sessions.end() ? nullptr : it->second;
+}
+
+static std::string new_session_id() {
+  // UUID v4 text, as Codex's thread ids look.
+  std::random_device rd;
+  std::uniform_int_distribution<int> d(0, 15);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id = "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx";
+  for (auto& c : id) {
+    if (c == 'x') c = hex[d(rd)];
+    else if (c == 'y') c = hex[8 + d(rd) % 4];
+  }
+  return id;
+}
+
+std::string Kernel::Impl::start_session(const SessionOptions& o) {
+  auto s = std::make_shared<Session>();
+  s->id = new_session_id();
+  s->cwd = o.cwd.empty() ? config.cwd().string() : o.cwd;
+  s->model = o.model.empty() ? config.string_or("model", "") : o.model;
+  s->provider = resolve_provider(config, o.provider.empty() ? config.string_or("model_provider", "openai") : o.provider);
+  if (s->model.empty()) s->model = str_field(s->provider.entry, "default_model");
+  {
+    std::lock_guard lock(sessions_mu);
+    sessions[s->id] = s;
+    if (default_session.empty()) default_session = s->id;
+  }
+  publish(*s, "session.started", json::object{{"model", s->model}, {"provider", s->provider.id}, {"cwd", s->cwd}});
+  return s->id;
+}
+
+void Kernel::Impl::register_tool(InProcessTool tool) {
+  if (!tool.handler) throw std::invalid_argument("tool '" + tool.name + "' has no handler");
+  auto server = ModuleHost::server_name(KEEL_CAP_TOOL, tool.name);
+  {
+    std::lock_guard lock(tools_mu);
+    if (!inproc_tools.count(tool.name) && bus.has_server(server))
+      throw std::invalid_argument("a tool named '" + tool.name + "' already exists");
+    inproc_tools[tool.name] = tool;
+  }
+  bus.serve(server, [handler = tool.handler](const RequestPtr& req) {
+    auto p = parse_object(req->payload());
+    json::object args;
+    if (auto* a = p.if_contains("arguments"); a && a->is_string() && !a->as_string().empty()) {
+      boost::system::error_code ec;
+      auto v = json::parse(a->as_string(), ec);
+      if (ec || !v.is_object()) {
+        req->reply(KEEL_OK, json::serialize(json::object{{"output", "failed to parse function arguments as a JSON object"},
+                                                         {"success", false}}));
+        return;
+      }
+      args = std::move(v.as_object());
+    }
+    try {
+      req->reply(KEEL_OK, json::serialize(json::object{{"output", handler(args, p)}, {"success", true}}));
+    } catch (const std::exception& e) {
+      req->reply(KEEL_OK, json::serialize(json::object{{"output", e.what()}, {"success", false}}));
+    }
+  });
+}
+
+void Kernel::Impl::unregister_tool(const std::string& name) {
+  std::lock_guard lock(tools_mu);
+  if (inproc_tools.erase(name)) bus.unserve(ModuleHost::server_name(KEEL_CAP_TOOL, name));
+}
+
+// ---- public API -------------------------------------------------------------------------
+
+Kernel::Kernel(Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Kernel::~Kernel() = default;
+
+const Config& Kernel::config() const { return impl_->config; }
+Bus& Kernel::bus() { return impl_->bus; }
+ModuleHost& Kernel::modules() { return *impl_->host; }
+ToolRegistry& Kernel::registry() { return *impl_; }
+
+std::string Kernel::start_session(SessionOptions options) { return impl_->start_session(options); }
+
+std::future<TurnResult> Kernel::submit_user_turn(std::string text) {
+  std::string id;
+  {
+    std::lock_guard lock(impl_->sessions_mu);
+    id = impl_->default_session;
+  }
+  if (id.empty()) id = impl_->start_session({});
+  return submit(id, std::move(text));
+}
+
+std::future<TurnResult> Kernel::submit(const std::string& session_id, std::string text) {
+  auto promise = std::make_shared<std::promise<TurnResult>>();
+  auto future = promise->get_future();
+  auto s = impl_->session(session_id);
+  if (!s) {
+    promise->set_value(TurnResult{session_id, "failed", "", "no session '" + session_id + "'", {}});
+    return future;
+  }
+  impl_->submit(s, std::move(text), [promise](const TurnResult& r) { promise->set_value(r); });
+  return future;
+}
+
+void Kernel::interrupt(const std::string& session_id) { impl_->interrupt(session_id); }
+
+boost::json::array Kernel::history(const std::string& session_id) const {
+  auto s = impl_->session(session_id);
+  if (!s) return {};
+  std::lock_guard lock(s->mu);
+  return s->history;
+}
+
+std::uint64_t Kernel::subscribe(std::string topic_prefix, Bus::Handler handler) {
+  return impl_->bus.subscribe(std::move(topic_prefix), std::move(handler));
+}
+void Kernel::unsubscribe(std::uint64_t id) { impl_->bus.unsubscribe(id); }
+
+int Kernel::run_ui(const std::string& name, boost::json::object args) {
+  auto server = ModuleHost::server_name(KEEL_CAP_UI, name);
+  if (!impl_->bus.has_server(server)) {
+    impl_->log(KEEL_LOG_ERROR, "no UI module '" + name + "' is loaded (see `keel modules`)");
+    return 2;
+  }
+  std::promise<std::pair<int, std::string>> done;
+  auto f = done.get_future();
+  impl_->bus.request(server + ".run", json::serialize(json::object{{"args", std::move(args)}}), nullptr,
+                     [&done](int status, std::string_view body) { done.set_value({status, std::string(body)}); });
+  auto [status, body] = f.get();
+  auto reply = parse_object(body);
+  if (status != KEEL_OK) {
+    auto* err = reply.if_contains("error");
+    impl_->log(KEEL_LOG_ERROR, "UI '" + name + "' failed: " +
+                                   (err && err->is_object() ? str_field(err->as_object(), "message") : std::string(body)));
+    return 1;
+  }
+  auto* code = reply.if_contains("exit_code");
+  return code && code->is_int64() ? static_cast<int>(code->as_int64()) : 0;
+}
+
+}  // namespace keel

@@ -1,0 +1,274 @@
+// The turn loop: user input → provider request (streamed) → tool calls → outputs appended to
+// history → follow-up request → … until the model answers with no tool call.
+#include "kernel_impl.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <chrono>
+#include <future>
+
+namespace keel {
+namespace json = boost::json;
+
+namespace {
+
+std::string str_field(const json::object& o, std::string_view key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string{};
+}
+
+json::object parse_object(std::string_view text) {
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  return !ec && v.is_object() ? std::move(v.as_object()) : json::object{};
+}
+
+std::string error_message(const json::object& reply, std::string_view fallback) {
+  if (auto* e = reply.if_contains("error"); e && e->is_object()) {
+    auto m = str_field(e->as_object(), "message");
+    if (!m.empty()) return m;
+  }
+  return std::string(fallback);
+}
+
+json::object user_message(const std::string& text) {
+  return {{"type", "message"}, {"role", "user"},
+          {"content", json::array{json::object{{"type", "input_text"}, {"text", text}}}}};
+}
+
+std::string message_text(const json::object& item) {
+  std::string text;
+  if (auto* c = item.if_contains("content"); c && c->is_array())
+    for (auto& part : c->as_array())
+      if (part.is_object()) text += str_field(part.as_object(), "text");
+  return text;
+}
+
+void add_usage(json::object& total, const json::object& usage) {
+  for (auto& [k, v] : usage)
+    if (v.is_int64() || v.is_uint64()) {
+      auto* t = total.if_contains(k);
+      std::int64_t before = t && t->is_int64() ? t->as_int64() : 0;
+      total[k] = before + (v.is_int64() ? v.as_int64() : static_cast<std::int64_t>(v.as_uint64()));
+    }
+}
+
+constexpr const char* kBaseInstructions =
+    "You are keel, a coding agent running in the user's terminal. You can run shell commands and edit files "
+    "with the tools provided. Work in the current directory, verify your changes by running them, and finish "
+    "with a short report of what you did.";
+
+}  // namespace
+
+void Kernel::Impl::publish(Session& s, std::string_view type, json::object body, bool coalescable) {
+  body["type"] = type;
+  body["session_id"] = s.id;
+  bus.publish("event", std::move(body), coalescable);
+}
+
+std::string Kernel::Impl::next_item_id(Session& s) {
+  std::lock_guard lock(s.mu);
+  return "item_" + std::to_string(s.next_item++);
+}
+
+json::array Kernel::Impl::tool_specs() {
+  json::array specs;
+  auto add = [&](const std::string& name, const std::string& description, const std::string& schema, bool freeform) {
+    boost::system::error_code ec;
+    auto parsed = json::parse(schema.empty() ? std::string("{}") : schema, ec);
+    if (ec) parsed = json::object{{"type", "object"}, {"properties", json::object{}}};
+    if (freeform)
+      specs.push_back(json::object{{"type", "custom"}, {"name", name}, {"description", description}, {"format", parsed}});
+    else
+      specs.push_back(
+          json::object{{"type", "function"}, {"name", name}, {"description", description}, {"parameters", parsed}});
+  };
+  for (auto& c : host->capabilities(KEEL_CAP_TOOL)) add(c.name, c.description, c.schema_json, c.flags & KEEL_FLAG_FREEFORM);
+  std::lock_guard lock(tools_mu);
+  for (auto& [name, t] : inproc_tools) add(name, t.description, t.schema_json, false);
+  return specs;
+}
+
+void Kernel::Impl::submit(const std::shared_ptr<Session>& s, std::string text,
+                          std::function<void(const TurnResult&)> done) {
+  std::lock_guard lock(s->mu);
+  s->pending_input.push_back(std::move(text));
+  s->waiters.push_back(std::move(done));  // answered when the turn that takes this input ends
+  if (s->running) return;  // joins the running turn
+  s->running = true;
+  s->interrupted = false;
+  if (s->worker.joinable()) s->worker.join();
+  s->worker = std::thread([this, s] { run_turns(s); });
+}
+
+void Kernel::Impl::interrupt(const std::string& session_id) {
+  auto s = session(session_id);
+  if (!s) return;
+  std::set<std::uint64_t> active;
+  {
+    std::lock_guard lock(s->mu);
+    if (!s->running) return;
+    s->interrupted = true;
+    active = s->active_requests;
+  }
+  for (auto id : active) bus.cancel(id);
+}
+
+void Kernel::Impl::run_turns(std::shared_ptr<Session> s) {
+  for (;;) {
+    TurnResult result = run_turn(*s);
+    std::vector<std::function<void(const TurnResult&)>> waiters;
+    {
+      std::lock_guard lock(s->mu);
+      waiters.swap(s->waiters);
+      if (s->pending_input.empty()) s->running = false;
+    }
+    for (auto& w : waiters) w(result);
+    std::lock_guard lock(s->mu);
+    if (!s->running) return;
+  }
+}
+
+TurnResult Kernel::Impl::run_turn(Session& s) {
+  TurnResult result{s.id, "completed", "", "", {}};
+  std::string turn_id;
+  {
+    std::lock_guard lock(s.mu);
+    turn_id = "turn_" + std::to_string(++s.turns);
+  }
+  publish(s, "turn.started", json::object{{"turn_id", turn_id}});
+  json::object usage;
+  const int max_requests = static_cast<int>(config.int_or("max_model_requests_per_turn", 200));
+  const std::string provider_server = ModuleHost::server_name(KEEL_CAP_PROVIDER, s.provider.module);
+
+  auto finish = [&](std::string status, std::string error) {
+    result.status = std::move(status);
+    result.error = std::move(error);
+    result.usage = usage;
+    {
+      std::lock_guard lock(s.mu);
+      add_usage(s.total_usage, usage);
+    }
+    if (result.status == "completed")
+      publish(s, "turn.completed", json::object{{"turn_id", turn_id}, {"usage", usage}});
+    else
+      publish(s, "turn.failed", json::object{{"turn_id", turn_id}, {"status", result.status},
+                                             {"error", json::object{{"message", result.error}}}, {"usage", usage}});
+    return result;
+  };
+
+  auto take_input = [&] {  // input typed while the turn ran joins it before the next request
+    std::lock_guard lock(s.mu);
+    while (!s.pending_input.empty()) {
+      s.history.push_back(user_message(s.pending_input.front()));
+      s.pending_input.pop_front();
+    }
+  };
+  take_input();
+  if (!bus.has_server(provider_server))
+    return finish("failed", "model provider '" + s.provider.id + "' needs the module '" + s.provider.module +
+                                "', which is not loaded (see `keel modules`)");
+
+  for (int request_no = 0;; ++request_no) {
+    take_input();
+    if (s.interrupted) return finish("interrupted", "turn interrupted");
+    if (request_no >= max_requests)
+      return finish("failed", "the model made " + std::to_string(max_requests) + " requests without finishing the turn");
+
+    json::object req{{"model", s.model}, {"instructions", kBaseInstructions}, {"tools", tool_specs()},
+                     {"parallel_tool_calls", true}, {"session_id", s.id}, {"provider", s.provider.entry}};
+    {
+      std::lock_guard lock(s.mu);
+      req["input"] = s.history;
+    }
+
+    // Stream the response: deltas become item.* events as they arrive.
+    std::map<std::string, std::string> stream_items;  // provider item id → our item id
+    std::promise<std::pair<int, std::string>> reply_promise;
+    auto reply_future = reply_promise.get_future();
+    auto on_emit = [&](std::string_view text) {
+      auto ev = parse_object(text);
+      auto type = str_field(ev, "type");
+      if (type == "output_text.delta" || type == "reasoning.delta") {
+        auto key = type + ":" + str_field(ev, "item_id");
+        auto [it, fresh] = stream_items.try_emplace(key);
+        std::string kind = type == "output_text.delta" ? "agent_message" : "reasoning";
+        if (fresh) {
+          it->second = next_item_id(s);
+          publish(s, "item.started", json::object{{"item", json::object{{"id", it->second}, {"type", kind}, {"text", ""}}}});
+        }
+        publish(s, "item.delta", json::object{{"item_id", it->second}, {"kind", kind}, {"delta", str_field(ev, "delta")}},
+                true);
+      } else if (type == "retry") {
+        stream_items.clear();  // the partial response is discarded; its items start over
+        ev.erase("type");
+        publish(s, "provider.retry", std::move(ev));
+      }
+    };
+    auto id = bus.request(provider_server + ".stream", json::serialize(req), on_emit,
+                          [&reply_promise](int status, std::string_view body) {
+                            reply_promise.set_value({status, std::string(body)});
+                          });
+    {
+      std::lock_guard lock(s.mu);
+      s.active_requests.insert(id);
+    }
+    if (s.interrupted) bus.cancel(id);
+    auto [status, body] = reply_future.get();
+    {
+      std::lock_guard lock(s.mu);
+      s.active_requests.erase(id);
+    }
+    auto reply = parse_object(body);
+    if (s.interrupted) return finish("interrupted", "turn interrupted");
+    if (status != KEEL_OK) return finish("failed", error_message(reply, "the model provider failed"));
+    if (auto* u = reply.if_contains("usage"); u && u->is_object()) add_usage(usage, u->as_object());
+
+    // Record the response; collect tool calls.
+    std::vector<ToolCall> calls;
+    json::array items;
+    if (auto* v = reply.if_contains("items"); v && v->is_array()) items = v->as_array();
+    std::map<std::string, std::string> streamed;  // by item kind: the last streamed id, to reuse for completion
+    for (auto& [key, ours] : stream_items) streamed[key.substr(0, key.find(':'))] = ours;
+    for (auto& value : items) {
+      if (!value.is_object()) continue;
+      auto& item = value.as_object();
+      {
+        std::lock_guard lock(s.mu);
+        s.history.push_back(item);
+      }
+      auto type = str_field(item, "type");
+      if (type == "message" && str_field(item, "role") == "assistant") {
+        result.last_agent_message = message_text(item);
+        auto it = streamed.find("output_text.delta");
+        std::string id = it != streamed.end() ? it->second : next_item_id(s);
+        if (it != streamed.end()) streamed.erase(it);
+        publish(s, "item.completed",
+                json::object{{"item", json::object{{"id", id}, {"type", "agent_message"}, {"text", result.last_agent_message}}}});
+      } else if (type == "reasoning") {
+        std::string text;
+        if (auto* sum = item.if_contains("summary"); sum && sum->is_array())
+          for (auto& part : sum->as_array())
+            if (part.is_object()) text += str_field(part.as_object(), "text");
+        auto it = streamed.find("reasoning.delta");
+        std::string id = it != streamed.end() ? it->second : next_item_id(s);
+        if (it != streamed.end()) streamed.erase(it);
+        publish(s, "item.completed", json::object{{"item", json::object{{"id", id}, {"type", "reasoning"}, {"text", text}}}});
+      } else if (type == "function_call" || type == "custom_tool_call") {
+        bool freeform = type == "custom_tool_call";
+        calls.push_back(ToolCall{str_field(item, "call_id"), str_field(item, "name"), next_item_id(s), freeform,
+                                 str_field(item, freeform ? "input" : "arguments")});
+      }
+    }
+    if (calls.empty()) {
+      std::lock_guard lock(s.mu);
+      if (s.pending_input.empty()) break;
+      continue;
+    }
+    run_tool_calls(s, turn_id, calls);
+  }
+  return finish("completed", "");
+}
+
+}  // namespace keel

@@ -1,0 +1,275 @@
+// keel shell module: the `shell` and `shell_command` tools, shaped like Codex CLI's.
+//
+//   shell          {"command": ["bash","-lc","..."], "workdir"?, "timeout_ms"?}
+//   shell_command  {"command": "<script>", "workdir"?, "timeout_ms"?, "login"?: true}
+//
+// The model reads
+//   Exit code: N
+//   Wall time: S seconds
+//   Output:
+//   <stdout and stderr interleaved, truncated in the middle>
+// and UIs get a `command_execution` item plus `output.delta` progress events while it runs.
+//
+// Module configuration (all optional): max_output_bytes (10240) and max_output_lines (256)
+// for the model's text; item_max_bytes (65536) and item_max_lines (2000) for the item's
+// aggregated_output; capture_max_bytes (1 MiB) kept in memory per stream; default_timeout_ms
+// (10000); max_timeout_ms (none); env (object of variables to set for every command).
+#include <keel/common/process.hpp>
+#include <keel/common/truncate.hpp>
+#include <keel/sdk/tool.hpp>
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace {
+
+namespace json = boost::json;
+using keel::common::OutputStream;
+using keel::sdk::ToolContext;
+using keel::sdk::ToolError;
+using keel::sdk::ToolResult;
+
+// Like Codex: at most this many output.delta events per call; the final reply has it all.
+constexpr std::size_t kMaxDeltasPerCall = 10'000;
+constexpr std::int64_t kDefaultTimeoutMs = 10'000;
+
+std::int64_t config_int(const json::object& config, std::string_view key, std::int64_t fallback) {
+  const auto* v = config.if_contains(key);
+  if (!v) return fallback;
+  if (v->is_int64()) return v->as_int64();
+  if (v->is_uint64()) return static_cast<std::int64_t>(v->as_uint64());
+  if (v->is_double()) return static_cast<std::int64_t>(v->as_double());
+  return fallback;
+}
+
+std::size_t config_size(const json::object& config, std::string_view key, std::size_t fallback) {
+  auto v = config_int(config, key, static_cast<std::int64_t>(fallback));
+  return v > 0 ? static_cast<std::size_t>(v) : fallback;
+}
+
+// The directory to run in: `workdir` (absolute, or relative to the request's cwd) or the cwd.
+std::string resolve_workdir(const ToolContext& ctx) {
+  namespace fs = std::filesystem;
+  fs::path base = ctx.cwd;
+  if (base.empty()) {
+    std::error_code ec;
+    base = fs::current_path(ec);
+  }
+  const auto* w = ctx.args.if_contains("workdir");
+  if (!w || w->is_null()) return base.string();
+  if (!w->is_string()) throw ToolError("argument 'workdir' must be a string (a directory path)");
+  fs::path p(std::string(w->as_string()));
+  if (p.empty()) return base.string();
+  if (p.is_relative()) p = base / p;
+  return p.lexically_normal().string();
+}
+
+std::chrono::milliseconds resolve_timeout(const ToolContext& ctx) {
+  std::int64_t fallback = config_int(ctx.config, "default_timeout_ms", kDefaultTimeoutMs);
+  const auto* v = ctx.args.if_contains("timeout_ms");
+  std::int64_t ms = fallback;
+  if (v && !v->is_null()) {
+    bool positive = (v->is_int64() && v->as_int64() > 0) || v->is_uint64() ||
+                    (v->is_double() && v->as_double() >= 1 && v->as_double() < 9.0e15);
+    if (!positive) throw ToolError("argument 'timeout_ms' must be a positive number of milliseconds");
+    ms = v->is_int64() ? v->as_int64()
+         : v->is_uint64() ? static_cast<std::int64_t>(std::min<std::uint64_t>(v->as_uint64(), INT64_MAX))
+                          : static_cast<std::int64_t>(v->as_double());
+  }
+  if (ms <= 0) ms = kDefaultTimeoutMs;  // a nonsensical default_timeout_ms in the config
+  std::int64_t max = config_int(ctx.config, "max_timeout_ms", 0);
+  if (max > 0 && ms > max) ms = max;
+  return std::chrono::milliseconds(ms);
+}
+
+std::string format_seconds(double seconds) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.1f", seconds);
+  return buf;
+}
+
+// Streams output.delta events, never splitting a UTF-8 sequence across two events.
+class DeltaStreamer {
+ public:
+  explicit DeltaStreamer(const ToolContext& ctx) : ctx_(ctx) {}
+
+  void chunk(OutputStream which, std::string_view data) {
+    std::string& carry = which == OutputStream::Stdout ? carry_out_ : carry_err_;
+    carry.append(data);
+    std::size_t n = keel::common::utf8_complete_prefix(carry);
+    if (n == 0) return;
+    send(which, std::string_view(carry).substr(0, n));
+    carry.erase(0, n);
+  }
+  void flush() {
+    if (!carry_out_.empty()) send(OutputStream::Stdout, carry_out_);
+    if (!carry_err_.empty()) send(OutputStream::Stderr, carry_err_);
+    carry_out_.clear();
+    carry_err_.clear();
+  }
+
+ private:
+  void send(OutputStream which, std::string_view text) {
+    if (sent_ >= kMaxDeltasPerCall) return;
+    ++sent_;
+    // Built by hand: json_quote replaces invalid UTF-8, so the event is always valid JSON.
+    ctx_.call.emit(std::string(R"({"type":"output.delta","stream":")") +
+                   (which == OutputStream::Stdout ? "stdout" : "stderr") + R"(","delta":)" +
+                   keel::sdk::json_quote(text) + "}");
+  }
+
+  const ToolContext& ctx_;
+  std::string carry_out_, carry_err_;
+  std::size_t sent_ = 0;
+};
+
+// Makes `text` valid UTF-8 (bad bytes become U+FFFD) so it can go into a JSON string as is.
+std::string valid_utf8(std::string_view text) {
+  auto quoted = keel::sdk::json_quote(text);
+  // Unquote what json_quote produced: parse it back as a JSON string.
+  return std::string(json::parse(quoted).as_string());
+}
+
+ToolResult run_command(ToolContext& ctx, std::vector<std::string> argv) {
+  keel::common::ProcessOptions opts;
+  opts.argv = std::move(argv);
+  opts.cwd = resolve_workdir(ctx);
+  opts.timeout = resolve_timeout(ctx);
+  opts.max_output_bytes = config_size(ctx.config, "capture_max_bytes", 1024 * 1024);
+  if (const auto* env = ctx.config.if_contains("env"); env && env->is_object())
+    for (const auto& [k, v] : env->as_object())
+      if (v.is_string()) opts.env[std::string(k)] = std::string(v.as_string());
+
+  // Sandboxing: this is where the active sandbox module will be asked to wrap the command,
+  // i.e. ctx.host.request_wait("sandbox.prepare", {"argv", "cwd", "env", "policy":
+  // ctx.request["sandbox"]}) and opts.argv / opts.env replaced by its reply. Until that
+  // module exists the argv runs as given.
+
+  const std::string display = valid_utf8(keel::common::shell_join(opts.argv));
+  DeltaStreamer streamer(ctx);
+  opts.on_output = [&](OutputStream which, std::string_view data) { streamer.chunk(which, data); };
+  opts.cancelled = [&] { return ctx.call.cancelled(); };
+
+  keel::common::ProcessResult res = keel::common::run_process(opts);
+  streamer.flush();
+
+  const auto& agg = res.aggregated;
+  auto cut = [&](const keel::common::TruncateOptions& o) {
+    return valid_utf8(keel::common::truncate_middle(agg.head(), agg.tail(), agg.dropped_bytes(),
+                                                    agg.dropped_lines(), o));
+  };
+  keel::common::TruncateOptions model_opts{config_size(ctx.config, "max_output_bytes", keel::common::kDefaultTruncateBytes),
+                                           config_size(ctx.config, "max_output_lines", keel::common::kDefaultTruncateLines)};
+  keel::common::TruncateOptions item_opts{config_size(ctx.config, "item_max_bytes", 64 * 1024),
+                                          config_size(ctx.config, "item_max_lines", 2000)};
+
+  std::string prefix;
+  if (!res.spawned) prefix = res.error + "\n";
+  if (res.timed_out) prefix += "command timed out after " + std::to_string(opts.timeout->count()) + " ms\n";
+  if (res.cancelled) prefix += "command cancelled\n";
+  prefix = valid_utf8(prefix);
+
+  // Like Codex (and timeout(1)), a timed-out command reports exit code 124.
+  int exit_code = res.timed_out ? 124 : res.exit_code;
+  bool ok = exit_code == 0 && !res.timed_out && !res.cancelled;
+
+  ToolResult result;
+  result.success = ok;
+  result.output = "Exit code: " + std::to_string(exit_code) + "\nWall time: " + format_seconds(res.wall_seconds()) +
+                  " seconds\nOutput:\n" + prefix + cut(model_opts);
+  result.item = json::object{{"type", "command_execution"},
+                             {"command", display},
+                             {"aggregated_output", prefix + cut(item_opts)},
+                             {"exit_code", exit_code},
+                             {"status", ok ? "completed" : "failed"}};
+
+  if (res.cancelled) {
+    // An interrupted call is answered with KEEL_ERR_CANCELLED (the SDK's ToolResult cannot
+    // carry a status, so reply directly; the helper's own reply then finds the call answered).
+    json::object payload{{"error", json::object{{"message", "command cancelled"}, {"code", "cancelled"}}},
+                         {"output", result.output},
+                         {"success", false},
+                         {"item", result.item}};
+    ctx.call.reply(KEEL_ERR_CANCELLED, json::serialize(payload));
+  }
+  return result;
+}
+
+ToolResult shell_tool(ToolContext& ctx) {
+  const auto* c = ctx.args.if_contains("command");
+  if (!c) throw ToolError(R"(missing required argument 'command' (an array of strings, e.g. ["bash","-lc","ls"]))");
+  if (!c->is_array())
+    throw ToolError(R"(argument 'command' must be an array of strings, e.g. ["bash","-lc","ls"] (use shell_command to run a script string))");
+  std::vector<std::string> argv;
+  for (const auto& v : c->as_array()) {
+    if (!v.is_string()) throw ToolError("argument 'command' must contain only strings");
+    argv.emplace_back(v.as_string());
+  }
+  if (argv.empty() || argv[0].empty()) throw ToolError("argument 'command' must not be empty");
+  return run_command(ctx, std::move(argv));
+}
+
+// The user's shell: $SHELL when it is an executable, else bash, else /bin/sh.
+std::string user_shell() {
+  if (const char* s = std::getenv("SHELL"); s && *s) {
+    if (auto found = keel::common::find_on_path(s)) return *found;
+  }
+  if (auto bash = keel::common::find_on_path("bash")) return *bash;
+  return "/bin/sh";
+}
+
+ToolResult shell_command_tool(ToolContext& ctx) {
+  const auto* c = ctx.args.if_contains("command");
+  if (!c) throw ToolError("missing required argument 'command' (the script to run, a string)");
+  if (!c->is_string()) throw ToolError("argument 'command' must be a string (the script to run)");
+  bool login = true;
+  if (const auto* l = ctx.args.if_contains("login"); l && !l->is_null()) {
+    if (!l->is_bool()) throw ToolError("argument 'login' must be true or false");
+    login = l->as_bool();
+  }
+  return run_command(ctx, {user_shell(), login ? "-lc" : "-c", std::string(c->as_string())});
+}
+
+constexpr const char* kShellSchema = R"({
+  "type": "object",
+  "properties": {
+    "command": {"type": "array", "items": {"type": "string"},
+                "description": "The command to execute, as an argv, e.g. [\"bash\", \"-lc\", \"ls -la\"]."},
+    "workdir": {"type": "string", "description": "The working directory to execute the command in (absolute, or relative to the session's working directory)."},
+    "timeout_ms": {"type": "number", "description": "The timeout for the command in milliseconds (default 10000)."}
+  },
+  "required": ["command"],
+  "additionalProperties": false
+})";
+
+constexpr const char* kShellCommandSchema = R"({
+  "type": "object",
+  "properties": {
+    "command": {"type": "string", "description": "The shell script to execute in the user's default shell."},
+    "workdir": {"type": "string", "description": "The working directory to execute the command in (absolute, or relative to the session's working directory)."},
+    "timeout_ms": {"type": "number", "description": "The timeout for the command in milliseconds (default 10000)."},
+    "login": {"type": "boolean", "description": "Run as a login shell (-lc, the default) or not (-c)."}
+  },
+  "required": ["command"],
+  "additionalProperties": false
+})";
+
+}  // namespace
+
+KEEL_TOOL_MODULE("shell", "0.1.0", "Runs commands: an argv (shell) or a script in the user's shell (shell_command)",
+                 KEEL_TOOL("shell",
+                           "Runs a command (an argv) and returns its exit code, wall time and output. "
+                           "Always set `workdir` rather than using `cd`.",
+                           kShellSchema, KEEL_FLAG_MUTATING, shell_tool),
+                 KEEL_TOOL("shell_command",
+                           "Runs a shell script in the user's default shell and returns its exit code, wall time and "
+                           "output. Always set `workdir` rather than using `cd`.",
+                           kShellCommandSchema, KEEL_FLAG_MUTATING, shell_command_tool))

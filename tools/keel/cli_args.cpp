@@ -1,0 +1,56 @@
+#include "cli_args.hpp"
+
+namespace keel::cli {
+
+const char* usage() {
+  return "usage: keel exec [options] [PROMPT | -]   run one prompt non-interactively\n"
+         "       keel modules [--json]              list installed modules: loaded, refused and why\n"
+         "       keel --version\n"
+         "\n"
+         "options:\n"
+         "  -m, --model MODEL          model to use\n"
+         "      --provider NAME        model provider (openai, anthropic, ollama, lmstudio, replay, or\n"
+         "                             any [model_providers.NAME])\n"
+         "  -p, --profile NAME         apply [profiles.NAME] from the configuration\n"
+         "  -c, --config KEY=VALUE     override a configuration value (dotted key; TOML value)\n"
+         "  -C, --cd DIR               working directory of the session\n"
+         "      --json                 print events as JSON lines\n"
+         "  -o, --output-last-message FILE   write the last agent message to FILE\n"
+         "      --replay FILE          use the replay provider with this JSONL script\n"
+         "      --ui NAME              front end module (default: exec)\n"
+         "\n"
+         "The prompt may also come on standard input. KEEL_HOME (default ~/.keel) holds the\n"
+         "configuration, trusted keys and installed modules.\n";
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  int i = 1;
+  auto value = [&](const std::string& flag) -> std::string {
+    if (i + 1 >= argc) throw UsageError("option " + flag + " needs a value");
+    return argv[++i];
+  };
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--version" || a == "-V") o.command = "version";
+    else if (a == "-h" || a == "--help") o.command = "help";
+    else if (a == "-m" || a == "--model") o.model = value(a);
+    else if (a == "--provider") o.provider = value(a);
+    else if (a == "-p" || a == "--profile") o.profile = value(a);
+    else if (a == "-c" || a == "--config") o.overrides.push_back(value(a));
+    else if (a == "-C" || a == "--cd") o.cwd = value(a);
+    else if (a == "--json") o.json = true;
+    else if (a == "-o" || a == "--output-last-message") o.output_last_message = value(a);
+    else if (a == "--replay") o.replay = value(a);
+    else if (a == "--ui") o.ui = value(a);
+    else if (a == "--") {
+      for (++i; i < argc; ++i) o.positional.push_back(argv[i]);
+    } else if (a.size() > 1 && a[0] == '-' && a != "-") throw UsageError("unknown option " + a);
+    else if (o.command.empty()) o.command = a;
+    else o.positional.push_back(a);
+  }
+  if (o.command.empty()) o.command = "help";
+  return o;
+}
+
+}  // namespace keel::cli

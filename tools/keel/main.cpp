@@ -1,0 +1,34 @@
+#include "cli_args.hpp"
+#include "commands.hpp"
+
+#include <keel/kernel/config.hpp>
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+  using namespace keel::cli;
+  try {
+    Options o = parse(argc, argv);
+    if (o.command == "exec") return run_exec(o);
+    if (o.command == "modules") return run_modules(o);
+    if (o.command == "version") {
+      std::cout << "keel " << KEEL_VERSION << "\n";
+      return 0;
+    }
+    if (o.command == "help") {
+      std::cout << usage();
+      return 0;
+    }
+    std::cerr << "keel: unknown command '" << o.command << "'\n" << usage();
+    return 2;
+  } catch (const UsageError& e) {
+    std::cerr << "keel: " << e.what() << "\n";
+    return 2;
+  } catch (const keel::ConfigError& e) {
+    std::cerr << "keel: configuration error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "keel: " << e.what() << "\n";
+    return 1;
+  }
+}
