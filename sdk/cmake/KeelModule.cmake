@@ -21,7 +21,12 @@ function(keel_add_module target)
     C_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON
     KEEL_MANIFEST "${M_MANIFEST}")
-  target_link_options(${target} PRIVATE "LINKER:--no-undefined" "LINKER:--exclude-libs,ALL")
+  # Export keel_module_entry and nothing else (not even weak template instantiations).
+  set(version_script ${CMAKE_CURRENT_BINARY_DIR}/${target}.exports.map)
+  file(WRITE ${version_script} "{ global: keel_module_entry; local: *; };\n")
+  target_link_options(${target} PRIVATE "LINKER:--no-undefined" "LINKER:--exclude-libs,ALL"
+    "LINKER:--version-script=${version_script}")
+  set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${version_script})
   if(TARGET Keel::sdk)
     target_link_libraries(${target} PRIVATE Keel::sdk)
   endif()

@@ -138,6 +138,20 @@ TEST_CASE_METHOD(Fixture, "chat: malformed tool-call JSON is passed through unpa
   auto r = run();
   REQUIRE(r.status == KEEL_OK);
   CHECK(str(items_of(r).at(0), "arguments") == "{'command': ls");
+
+  // Resent in the history, it is wrapped so that strict servers still accept the request.
+  auto req = sample_request();
+  auto input = req["input"].as_array();
+  input.push_back(items_of(r).at(0));
+  input.push_back(parse_obj(R"({"type":"function_call_output","call_id":")" + str(items_of(r).at(0), "call_id") +
+                            R"(","output":"invalid JSON arguments"})"));
+  req["input"] = input;
+  server.add_script(R"({"text": "fixed"})");
+  REQUIRE(run(req).status == KEEL_OK);
+  auto messages = server.model_requests().back().json().at("messages").as_array();
+  const auto& call = messages[messages.size() - 2].at("tool_calls").at(0);
+  CHECK(bj::parse(call.at("function").at("arguments").as_string()).at("invalid_json").as_string() ==
+        "{'command': ls");
 }
 
 TEST_CASE_METHOD(Fixture, "chat: 500 then success; a cut stream is retried with the partial discarded") {

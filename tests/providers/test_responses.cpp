@@ -144,6 +144,17 @@ TEST_CASE_METHOD(Fixture, "responses: HTTP 500 then success is retried") {
   CHECK(server.model_requests().size() == 3);
 }
 
+TEST_CASE_METHOD(Fixture, "responses: a connection dropped before any response is retried") {
+  server.add_script("{\"fault\": \"drop\"}\n{\"text\": \"after the drop\"}");
+  auto r = run();
+  REQUIRE(r.status == KEEL_OK);
+  auto retries = events.of("retry");
+  REQUIRE(retries.size() == 1);
+  CHECK(retries[0].at("reason").as_string() == "connection failed");
+  CHECK(retries[0].at("max_attempts").as_int64() == 4);
+  CHECK(events.deltas() == "after the drop");
+}
+
 TEST_CASE_METHOD(Fixture, "responses: a stream cut mid-event is retried and the partial response discarded") {
   server.add_script(
       R"({"text": "This partial answer will be cut off and must not survive.", "chunk_size": 4, "fault": "cut"})"

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build ccache pkg-config git python3
+  build-essential cmake ninja-build ccache pkg-config git python3 zlib1g-dev
   libboost1.81-dev libboost-json1.81-dev   # Boost.DLL (loading) + Boost.JSON (payloads)
   libpoco-dev                              # HTTP(S) client/server, processes
   libarchive-dev                           # .keelpkg archives

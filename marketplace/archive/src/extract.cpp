@@ -363,7 +363,9 @@ std::vector<std::string> extract_archive(std::span<const std::uint8_t> archive_b
     if (dest.empty() || dest.filename() == "." || dest.filename() == "..")
         throw ArchiveError("cannot extract into '" + target.string() +
                            "': the target must name a new directory");
-    dest = fs::absolute(dest);
+    std::error_code ec;
+    dest = fs::absolute(dest, ec);
+    if (ec) throw ArchiveError("cannot extract into '" + target.string() + "': " + ec.message());
     const fs::path parent = dest.parent_path();
 
     struct stat st {};
@@ -377,7 +379,6 @@ std::vector<std::string> extract_archive(std::span<const std::uint8_t> archive_b
     walk(archive_bytes, limits, nullptr);
 
     // Pass 2: the same bytes, the same checks, written into a private directory.
-    std::error_code ec;
     fs::create_directories(parent, ec);
     if (ec) throw ArchiveError("cannot create '" + parent.string() + "': " + ec.message());
     TempDir tmp(parent);

@@ -17,6 +17,7 @@
 #include <keel/common/process.hpp>
 #include <keel/common/truncate.hpp>
 #include <keel/sdk/tool.hpp>
+#include <keel/tools/apply_patch.hpp>
 
 #include <boost/json.hpp>
 
@@ -25,6 +26,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -203,6 +205,95 @@ ToolResult run_command(ToolContext& ctx, std::vector<std::string> argv) {
   return result;
 }
 
+// ---------------------------------------------------------------------------------------------
+// apply_patch interception. Models often send a patch as a shell command,
+//   bash -lc "apply_patch <<'EOF'\n*** Begin Patch ... *** End Patch\nEOF"   (optionally `cd DIR && ...`),
+// and there is no apply_patch program to run. Such a command is never run: the patch is
+// applied with the apply_patch engine (the apply-patch module's), exactly as the apply_patch
+// tool would, and its output plus a file_change item are the reply.
+//   - Paths are relative to the command's directory (`workdir`, else the request's cwd); a
+//     `cd DIR` must stay inside it, and the patch's paths are rebased onto it (so `cd sub` +
+//     `x.txt` reports and diffs `sub/x.txt`) and confined to it by the engine.
+//   - A read-only sandbox refuses; workspace-write only writes inside the request's cwd or
+//     the sandbox's writable_roots (the checks a sandboxed process would have met).
+// ---------------------------------------------------------------------------------------------
+bool path_inside(const std::filesystem::path& parent, const std::filesystem::path& child) {
+  std::error_code ec1, ec2;
+  auto p = std::filesystem::weakly_canonical(parent, ec1), c = std::filesystem::weakly_canonical(child, ec2);
+  if (ec1 || ec2) return false;
+  auto rel = c.lexically_relative(p);
+  return !rel.empty() && *rel.begin() != "..";
+}
+
+std::optional<ToolResult> intercept_apply_patch(const ToolContext& ctx, const std::vector<std::string>& argv) {
+  namespace fs = std::filesystem;
+  namespace patch = keel::tools::patch;
+  auto heredoc = patch::extract_patch_from_command(argv);
+  if (!heredoc) return std::nullopt;
+
+  json::array changes;
+  auto reply = [&](bool ok, std::string_view output, std::string_view diff) {
+    ToolResult r;
+    r.success = ok;
+    r.output = valid_utf8(output);
+    r.item = json::object{{"type", "file_change"}, {"changes", changes}, {"status", ok ? "completed" : "failed"},
+                          {"diff", valid_utf8(diff)}};
+    return r;
+  };
+
+  const fs::path base = resolve_workdir(ctx);
+  fs::path rebase;  // the `cd` directory relative to base
+  if (heredoc->workdir) {
+    fs::path target = fs::path(*heredoc->workdir).is_absolute() ? fs::path(*heredoc->workdir) : base / *heredoc->workdir;
+    std::error_code ec;
+    if (!fs::is_directory(target, ec)) return reply(false, "apply_patch: cd: " + *heredoc->workdir + ": No such directory", "");
+    if (!path_inside(base, target))
+      return reply(false, "apply_patch: refusing `cd " + *heredoc->workdir + "`: it leaves the working directory", "");
+    rebase = fs::weakly_canonical(target, ec).lexically_relative(fs::weakly_canonical(base, ec));
+    if (rebase == ".") rebase.clear();
+  }
+
+  const json::object* sandbox = nullptr;
+  if (const auto* sb = ctx.request.if_contains("sandbox"); sb && sb->is_object()) sandbox = &sb->as_object();
+  const auto* mode = sandbox ? sandbox->if_contains("mode") : nullptr;
+  const std::string sandbox_mode = mode && mode->is_string() ? std::string(mode->as_string()) : "";
+  if (sandbox_mode == "read-only")
+    return reply(false, "apply_patch refused: the sandbox is read-only, so no file may be changed", "");
+  if (sandbox_mode == "workspace-write") {
+    bool writable = !ctx.cwd.empty() && path_inside(ctx.cwd, base);
+    if (const auto* roots = sandbox->if_contains("writable_roots"); roots && roots->is_array())
+      for (const auto& r : roots->as_array())
+        writable = writable || (r.is_string() && path_inside(std::string(r.as_string()), base));
+    if (!writable)
+      return reply(false, "apply_patch refused: " + base.string() + " is outside the sandbox's writable roots", "");
+  }
+
+  patch::ParsedPatch parsed;
+  try {
+    parsed = patch::parse_patch(heredoc->patch);
+  } catch (const patch::PatchError& e) {
+    return reply(false, e.what(), "");
+  }
+  auto rebased = [&](const std::string& p) {
+    return rebase.empty() || fs::path(p).is_absolute() ? p : (rebase / p).lexically_normal().generic_string();
+  };
+  for (auto& a : parsed.actions) {
+    a.path = rebased(a.path);
+    if (a.move_to) a.move_to = rebased(*a.move_to);
+  }
+
+  patch::ApplyResult applied = patch::apply_patch(parsed, base);
+  for (const auto& c : applied.changes) {
+    json::object change{{"path", valid_utf8(c.path)},
+                        {"kind", c.kind == patch::ChangeKind::Add      ? "add"
+                                 : c.kind == patch::ChangeKind::Delete ? "delete"
+                                                                       : "update"}};
+    if (c.old_path) change["move_from"] = valid_utf8(*c.old_path);
+    changes.push_back(std::move(change));
+  }
+  return reply(applied.success, applied.output, applied.unified_diff);
+}
+
 ToolResult shell_tool(ToolContext& ctx) {
   const auto* c = ctx.args.if_contains("command");
   if (!c) throw ToolError(R"(missing required argument 'command' (an array of strings, e.g. ["bash","-lc","ls"]))");
@@ -214,6 +305,7 @@ ToolResult shell_tool(ToolContext& ctx) {
     argv.emplace_back(v.as_string());
   }
   if (argv.empty() || argv[0].empty()) throw ToolError("argument 'command' must not be empty");
+  if (auto patched = intercept_apply_patch(ctx, argv)) return std::move(*patched);  // never run
   return run_command(ctx, std::move(argv));
 }
 
@@ -235,6 +327,8 @@ ToolResult shell_command_tool(ToolContext& ctx) {
     if (!l->is_bool()) throw ToolError("argument 'login' must be true or false");
     login = l->as_bool();
   }
+  // An apply_patch heredoc script is applied, never run (see intercept_apply_patch).
+  if (auto patched = intercept_apply_patch(ctx, {"bash", "-lc", std::string(c->as_string())})) return std::move(*patched);
   return run_command(ctx, {user_shell(), login ? "-lc" : "-c", std::string(c->as_string())});
 }
 

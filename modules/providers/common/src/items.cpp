@@ -98,6 +98,14 @@ std::string freeform_arguments(std::string_view input) {
   return boost::json::serialize(o);
 }
 
+std::string resendable_arguments(std::string_view arguments) {
+  if (arguments.empty()) return "{}";
+  if (auto v = json::try_parse(arguments); v && v->is_object()) return std::string(arguments);
+  boost::json::object o;
+  o["invalid_json"] = arguments;
+  return boost::json::serialize(o);
+}
+
 boost::json::value function_parameters(const boost::json::object& tool) {
   if (auto* p = tool.if_contains("parameters"); p && p->is_object()) return *p;
   boost::json::object schema;

@@ -57,7 +57,11 @@ struct ToolContext {
     if (!v) return fallback;
     if (v->is_int64()) return v->as_int64();
     if (v->is_uint64()) return static_cast<std::int64_t>(v->as_uint64());
-    if (v->is_double()) return static_cast<std::int64_t>(v->as_double());
+    if (v->is_double()) {
+      double d = v->as_double();
+      if (!(d >= -9.2e18 && d <= 9.2e18)) throw ToolError("argument '" + std::string(key) + "' is out of range");
+      return static_cast<std::int64_t>(d);
+    }
     throw ToolError("argument '" + std::string(key) + "' must be a number");
   }
   // Streams a progress event (e.g. output as it arrives) to whoever asked.
@@ -68,6 +72,7 @@ struct ToolResult {
   std::string output;
   bool success = true;
   boost::json::object item;  // optional structured item for UIs (e.g. command_execution)
+  int status = KEEL_OK;      // e.g. KEEL_ERR_CANCELLED when the call was interrupted
 };
 
 using ToolFn = ToolResult (*)(ToolContext&);
@@ -83,7 +88,7 @@ struct ToolSpec {
 namespace detail {
 
 inline std::string tool_reply(const ToolResult& r) {
-  boost::json::object out{{"output", r.output}, {"success", r.success}};
+  boost::json::object out{{"output", sanitize_utf8(r.output)}, {"success", r.success}};
   if (!r.item.empty()) out["item"] = r.item;
   return boost::json::serialize(out);
 }
@@ -97,6 +102,10 @@ class ToolModule : public Module {
     const ToolSpec* spec = nullptr;
     for (std::size_t i = 0; i < N; ++i)
       if (call.capability() == Specs[i].name) spec = &Specs[i];
+    if (call.method() != "call") {
+      call.error(KEEL_ERR_NOT_FOUND, "tools answer the method 'call', not '" + std::string(call.method()) + "'");
+      return;
+    }
     if (!spec) {
       call.error(KEEL_ERR_NOT_FOUND, "no tool named '" + std::string(call.capability()) + "' in this module");
       return;
@@ -126,7 +135,7 @@ class ToolModule : public Module {
     } catch (const std::exception& e) {
       result = ToolResult{e.what(), false, {}};
     }
-    call.ok(tool_reply(result));
+    call.reply(result.status, tool_reply(result));
   }
 
  private:

@@ -118,7 +118,7 @@ bj::object build_request(const bj::object& request, const ProviderConfig& config
         }
       } else if (type == "function_call") {
         push_tool_call(json::str(*item, "call_id"), json::str(*item, "name"),
-                       std::string(json::str(*item, "arguments")));
+                       resendable_arguments(json::str(*item, "arguments")));
       } else if (type == "custom_tool_call") {
         push_tool_call(json::str(*item, "call_id"), json::str(*item, "name"),
                        freeform_arguments(json::str(*item, "input")));

@@ -37,6 +37,11 @@ boost::json::object freeform_schema();
 std::string freeform_input(std::string_view arguments);
 std::string freeform_arguments(std::string_view input);
 
+// A history function_call's arguments made safe to resend: valid JSON object text as is
+// ("" → "{}"), anything else wrapped as {"invalid_json": "<text>"} — servers that parse
+// the arguments of past calls (Ollama, Anthropic) would otherwise reject every later request.
+std::string resendable_arguments(std::string_view arguments);
+
 // The "parameters" schema of a function tool, {"type":"object","properties":{}} when absent.
 boost::json::value function_parameters(const boost::json::object& tool);
 

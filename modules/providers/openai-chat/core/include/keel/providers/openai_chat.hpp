@@ -4,7 +4,8 @@
 // Items → messages: instructions and leading developer/system messages become one system
 // message (later developer messages are sent as user messages, which every chat template
 // accepts); function_call items become assistant `tool_calls` (consecutive calls — and an
-// assistant text right before them — merge into one assistant message); outputs become
+// assistant text right before them — merge into one assistant message; arguments that are
+// not a JSON object are resent as {"invalid_json": "<text>"}); outputs become
 // `tool` messages with tool_call_id; reasoning items are not sent. Freeform ("custom") tools
 // are offered as functions taking {"input": string} and their calls come back as
 // custom_tool_call items. Stream: content and reasoning_content/reasoning deltas, tool-call
