@@ -398,3 +398,48 @@ TEST_CASE("bus request: many concurrent requests answered from another thread, e
   CHECK(wrong == 0);
   for (int k = 0; k < kTotal; ++k) REQUIRE(per_request[k] == 1);
 }
+
+// BUG (kernel/src/bus.cpp Request::emit lines 50-57 and Request::reply lines 59-70): emit()
+// checks `replied_` and then calls the caller's on_emit without holding anything, so a reply
+// from another thread can complete (and the caller move on, e.g. the turn loop returning and
+// destroying the stack state its on_emit lambda captures by reference, turn_loop.cpp:190 and
+// tool_dispatch.cpp:82) while an emit is still running, or an emit that passed the check runs
+// after the reply. Servers that stream from one thread and reply from another (an output
+// reader thread and a process-exit waiter; a cancel handler replying CANCELLED) hit it.
+// Fix: serialize emit and reply on a per-request mutex (or count emits in progress and have
+// reply wait for them), and re-check `replied_` under it before calling on_emit.
+TEST_CASE("bus request: a reply from another thread does not overtake an emit in progress",
+          "[bus][request][!mayfail]") {
+  Bus bus;
+  RequestPtr held;
+  bus.serve("s", [&](const RequestPtr& r) { held = r; });
+
+  Signal emit_entered, reply_seen;
+  Gate emit_may_finish;
+  ScopeExit release([&] { emit_may_finish.open(); });
+  std::atomic<bool> in_emit{false}, reply_during_emit{false};
+  bus.request(
+      "s.m", "{}",
+      [&](std::string_view) {
+        in_emit = true;
+        emit_entered.set();
+        emit_may_finish.wait();
+        in_emit = false;
+      },
+      [&](int, std::string_view) {
+        reply_during_emit = in_emit.load();
+        reply_seen.set();
+      });
+  REQUIRE(held);
+
+  std::thread emitter([&] { held->emit(R"({"delta":"x"})"); });
+  bool entered = emit_entered.wait();
+  std::thread replier([&] { held->reply(KEEL_OK, "{}"); });
+  reply_seen.wait(std::chrono::milliseconds(50));  // a correct bus holds the reply back: time out
+  emit_may_finish.open();
+  emitter.join();
+  replier.join();
+  CHECK(entered);
+  CHECK(reply_seen.wait());
+  CHECK_FALSE(reply_during_emit);
+}

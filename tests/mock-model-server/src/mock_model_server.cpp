@@ -127,6 +127,29 @@ bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
+const char* reason_for(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 418: return "I'm a teapot";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 529: return "Overloaded";
+    default: return status < 400 ? "OK" : "Error";
+  }
+}
+
 class Handler : public Poco::Net::HTTPRequestHandler {
  public:
   explicit Handler(std::shared_ptr<MockModelServer::State> st) : st_(std::move(st)) {}
@@ -143,7 +166,9 @@ class Handler : public Poco::Net::HTTPRequestHandler {
  private:
   void send_json(Poco::Net::HTTPServerResponse& res, int status, const std::string& body,
                  const std::vector<std::pair<std::string, std::string>>& headers = {}) {
-    res.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+    // Set as text: 529 and friends are outside Poco's HTTPStatus enumeration.
+    res.setStatus(std::to_string(status));
+    res.setReason(reason_for(status));
     res.setContentType("application/json");
     for (const auto& [k, v] : headers) res.set(k, v);
     res.setContentLength(static_cast<std::streamsize>(body.size()));
