@@ -53,6 +53,7 @@ Kernel::Impl::Impl(Config c) : config(std::move(c)) {
   host = std::make_unique<ModuleHost>(bus, std::move(options));
   host->load_all();
   serve_kernel_topics();
+  serve_sandbox();
 }
 
 Kernel::Impl::~Impl() {
@@ -65,11 +66,11 @@ Kernel::Impl::~Impl() {
   for (auto& s : all)
     if (s->worker.joinable()) s->worker.join();
   bus.drain();
-  for (auto* topic : {"kernel.session", "kernel.turn", "kernel.modules"}) bus.unserve(topic);
+  for (auto* topic : {"kernel.session", "kernel.turn", "kernel.modules", "sandbox"}) bus.unserve(topic);
   host.reset();  // stops and unloads modules before the bus goes away
 }
 
-void Kernel::Impl::log(keel_log_level level, std::string_view message) {
+void Kernel::Impl::log(keel_log_level level, std::string_view message) const {
   static const keel_log_level threshold = [] {
     const char* env = std::getenv("KEEL_LOG");
     return level_from(env ? env : "warn");
@@ -101,7 +102,8 @@ void Kernel::Impl::serve_kernel_topics() {
   bus.serve("kernel.session", [this](const RequestPtr& req) {
     auto p = parse_object(req->payload());
     if (req->method() == "start") {
-      SessionOptions o{str_field(p, "cwd"), str_field(p, "model"), str_field(p, "provider")};
+      SessionOptions o{str_field(p, "cwd"),  str_field(p, "model"),  str_field(p, "provider"),
+                       str_field(p, "ui"),   str_field(p, "resume"), str_field(p, "fork")};
       try {
         auto id = start_session(o);
         auto s = session(id);
@@ -128,6 +130,14 @@ void Kernel::Impl::serve_kernel_topics() {
     if (req->method() == "submit") {
       submit(s, str_field(p, "text"),
              [req](const TurnResult& r) { req->reply(KEEL_OK, json::serialize(turn_result_json(r))); });
+    } else if (req->method() == "compact") {
+      std::thread([this, s, req] {
+        json::object usage;
+        std::string error;
+        bool ok = compact_history(*s, usage, error);
+        req->reply(ok ? KEEL_OK : KEEL_ERR_UNAVAILABLE,
+                   ok ? json::serialize(json::object{{"usage", usage}}) : error_json(error));
+      }).detach();
     } else if (req->method() == "interrupt") {
       interrupt(id);
       req->reply(KEEL_OK, "{}");
@@ -155,35 +165,6 @@ std::shared_ptr<Session> Kernel::Impl::session(const std::string& id) const {
   std::lock_guard lock(sessions_mu);
   auto it = sessions.find(id);
   return it == sessions.end() ? nullptr : it->second;
-}
-
-static std::string new_session_id() {
-  // UUID v4 text, as Codex's thread ids look.
-  std::random_device rd;
-  std::uniform_int_distribution<int> d(0, 15);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string id = "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx";
-  for (auto& c : id) {
-    if (c == 'x') c = hex[d(rd)];
-    else if (c == 'y') c = hex[8 + d(rd) % 4];
-  }
-  return id;
-}
-
-std::string Kernel::Impl::start_session(const SessionOptions& o) {
-  auto s = std::make_shared<Session>();
-  s->id = new_session_id();
-  s->cwd = o.cwd.empty() ? config.cwd().string() : o.cwd;
-  s->model = o.model.empty() ? config.string_or("model", "") : o.model;
-  s->provider = resolve_provider(config, o.provider.empty() ? config.string_or("model_provider", "openai") : o.provider);
-  if (s->model.empty()) s->model = str_field(s->provider.entry, "default_model");
-  {
-    std::lock_guard lock(sessions_mu);
-    sessions[s->id] = s;
-    if (default_session.empty()) default_session = s->id;
-  }
-  publish(*s, "session.started", json::object{{"model", s->model}, {"provider", s->provider.id}, {"cwd", s->cwd}});
-  return s->id;
 }
 
 void Kernel::Impl::register_tool(InProcessTool tool) {
@@ -256,6 +237,16 @@ std::future<TurnResult> Kernel::submit(const std::string& session_id, std::strin
 }
 
 void Kernel::interrupt(const std::string& session_id) { impl_->interrupt(session_id); }
+
+std::future<TurnResult> Kernel::compact(const std::string& session_id) {
+  return std::async(std::launch::async, [this, session_id] {
+    auto s = impl_->session(session_id);
+    if (!s) return TurnResult{session_id, "failed", "", "no session '" + session_id + "'", {}};
+    TurnResult r{session_id, "completed", "", "", {}};
+    if (!impl_->compact_history(*s, r.usage, r.error)) r.status = "failed";
+    return r;
+  });
+}
 
 boost::json::array Kernel::history(const std::string& session_id) const {
   auto s = impl_->session(session_id);

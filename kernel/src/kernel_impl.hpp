@@ -35,8 +35,14 @@ struct ToolCall {
 
 struct Session {
   std::string id;
-  std::string cwd, model;
+  std::string cwd, model, ui;
+  std::string instructions;  // base instructions + AGENTS.md files
+  std::string forked_from;
   ProviderChoice provider;
+  std::int64_t context_window = 0;     // 0: unknown, no automatic compaction
+  std::int64_t auto_compact_limit = 0;
+  std::set<std::string> approved_for_session;  // commands the user approved for this session
+  std::string turn_diff;                       // unified diffs of this turn's file changes
 
   std::mutex mu;
   boost::json::array history;
@@ -69,14 +75,31 @@ struct Kernel::Impl : ToolRegistry {
   void register_tool(InProcessTool tool) override;
   void unregister_tool(const std::string& name) override;
 
-  void log(keel_log_level level, std::string_view message);
+  void log(keel_log_level level, std::string_view message) const;
   boost::json::object module_config(const ModuleInfo& info);
   void serve_kernel_topics();
 
   std::shared_ptr<Session> session(const std::string& id) const;
+  // sessions.cpp
   std::string start_session(const SessionOptions& options);
+  void append_history(Session& s, boost::json::object item);  // history + rollout
+  void persist(Session& s, boost::json::object record);
+  std::string memory_server() const;
+  std::string project_instructions(const std::string& cwd) const;
+  bool compact_history(Session& s, boost::json::object& usage, std::string& error);
   void submit(const std::shared_ptr<Session>& s, std::string text, std::function<void(const TurnResult&)> done);
   void interrupt(const std::string& session_id);
+
+  // approvals.cpp
+  struct Verdict {
+    bool run = false;         // go ahead
+    bool sandboxed = true;    // inside the sandbox
+    std::string refusal;      // the output for the model when not run
+  };
+  Verdict authorize(Session& s, const ToolCall& call);
+  std::string ask_user(Session& s, const ToolCall& call, const boost::json::array& argv, const std::string& reason);
+  boost::json::object sandbox_policy(const Session& s, bool sandboxed) const;
+  void serve_sandbox();
 
   // turn_loop.cpp
   void run_turns(std::shared_ptr<Session> s);
@@ -86,6 +109,8 @@ struct Kernel::Impl : ToolRegistry {
   // tool_dispatch.cpp
   void run_tool_calls(Session& s, const std::string& turn_id, const std::vector<ToolCall>& calls);
   boost::json::object run_tool_call(Session& s, const std::string& turn_id, const ToolCall& call);
+  std::pair<int, boost::json::object> send_tool_call(Session& s, const ToolCall& call, const std::string& server,
+                                                     const boost::json::object& payload);
   bool parallel_safe(const std::string& tool);
   boost::json::array tool_specs();
 };

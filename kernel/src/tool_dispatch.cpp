@@ -49,8 +49,7 @@ void Kernel::Impl::run_tool_calls(Session& s, const std::string& turn_id, const 
     }
     i = end;
   }
-  std::lock_guard lock(s.mu);
-  for (auto& o : outputs) s.history.push_back(std::move(o));
+  for (auto& o : outputs) append_history(s, std::move(o));
 }
 
 json::object Kernel::Impl::run_tool_call(Session& s, const std::string& turn_id, const ToolCall& call) {
@@ -72,13 +71,47 @@ json::object Kernel::Impl::run_tool_call(Session& s, const std::string& turn_id,
   if (s.interrupted) return complete({}, "aborted: the user interrupted the turn before this call ran", false);
   if (!bus.has_server(server)) return complete({}, "unknown tool '" + call.name + "'; use one of the tools offered", false);
 
-  json::object payload{{"call_id", call.call_id}, {"name", call.name}, {"cwd", s.cwd}, {"session_id", s.id},
-                       {"turn_id", turn_id}, {"sandbox", json::object{{"mode", config.string_or("sandbox_mode", "danger-full-access")}}}};
-  payload[call.freeform ? "input" : "arguments"] = call.arguments;
+  auto verdict = authorize(s, call);
+  if (!verdict.run) return complete({}, verdict.refusal, false);
 
+  json::object payload{{"call_id", call.call_id}, {"name", call.name}, {"cwd", s.cwd},
+                       {"session_id", s.id}, {"turn_id", turn_id}, {"sandbox", sandbox_policy(s, verdict.sandboxed)}};
+  payload[call.freeform ? "input" : "arguments"] = call.arguments;
+  auto [status, reply] = send_tool_call(s, call, server, payload);
+
+  // on-failure: a command the sandbox blocked may be re-run outside it, if the user agrees.
+  auto* blocked = reply.if_contains("sandbox_blocked");
+  if (status == KEEL_OK && blocked && blocked->is_bool() && blocked->as_bool() && verdict.sandboxed &&
+      config.string_or("approval_policy", "on-request") == "on-failure" && !s.interrupted) {
+    auto answer = ask_user(s, call, json::array{}, "the sandbox blocked it: " + str_field(reply, "output"));
+    if (answer == "approve" || answer == "approve_session" || answer == "approve_rule") {
+      payload["sandbox"] = sandbox_policy(s, false);
+      std::tie(status, reply) = send_tool_call(s, call, server, payload);
+    }
+  }
+  if (status != KEEL_OK) {
+    std::string message = "tool '" + call.name + "' failed";
+    if (auto* e = reply.if_contains("error"); e && e->is_object()) message += ": " + str_field(e->as_object(), "message");
+    if (s.interrupted) message = "aborted: the user interrupted the turn";
+    return complete({}, message, false);
+  }
+  std::string output = str_field(reply, "output");
+  auto* ok = reply.if_contains("success");
+  bool success = !ok || !ok->is_bool() || ok->as_bool();
+  if (s.interrupted) output += "\n(aborted: the user interrupted the turn)";
+  json::object item;
+  if (auto* i = reply.if_contains("item"); i && i->is_object()) item = i->as_object();
+  if (auto diff = str_field(item, "diff"); !diff.empty()) {
+    std::lock_guard lock(s.mu);
+    s.turn_diff += diff;
+  }
+  return complete(std::move(item), output, success);
+}
+
+std::pair<int, json::object> Kernel::Impl::send_tool_call(Session& s, const ToolCall& call, const std::string& server,
+                                                          const json::object& payload) {
   std::promise<std::pair<int, std::string>> done;
   auto f = done.get_future();
-  bool started = false;
   auto on_emit = [&](std::string_view text) {
     auto ev = parse_object(text);
     auto type = str_field(ev, "type");
@@ -87,7 +120,6 @@ json::object Kernel::Impl::run_tool_call(Session& s, const std::string& turn_id,
       if (!item || !item->is_object()) return;
       json::object it = item->as_object();
       it["id"] = call.item_id;
-      started = true;
       publish(s, type, json::object{{"item", std::move(it)}});
     } else if (type == "output.delta") {
       publish(s, "item.delta",
@@ -106,21 +138,7 @@ json::object Kernel::Impl::run_tool_call(Session& s, const std::string& turn_id,
     std::lock_guard lock(s.mu);
     s.active_requests.erase(id);
   }
-  (void)started;
-  auto reply = parse_object(body);
-  if (status != KEEL_OK) {
-    std::string message = "tool '" + call.name + "' failed";
-    if (auto* e = reply.if_contains("error"); e && e->is_object()) message += ": " + str_field(e->as_object(), "message");
-    if (s.interrupted) message = "aborted: the user interrupted the turn";
-    return complete({}, message, false);
-  }
-  std::string output = str_field(reply, "output");
-  auto* ok = reply.if_contains("success");
-  bool success = !ok || !ok->is_bool() || ok->as_bool();
-  if (s.interrupted) output += "\n(aborted: the user interrupted the turn)";
-  json::object item;
-  if (auto* i = reply.if_contains("item"); i && i->is_object()) item = i->as_object();
-  return complete(std::move(item), output, success);
+  return {status, parse_object(body)};
 }
 
 }  // namespace keel

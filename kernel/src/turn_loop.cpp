@@ -54,11 +54,6 @@ void add_usage(json::object& total, const json::object& usage) {
     }
 }
 
-constexpr const char* kBaseInstructions =
-    "You are keel, a coding agent running in the user's terminal. You can run shell commands and edit files "
-    "with the tools provided. Work in the current directory, verify your changes by running them, and finish "
-    "with a short report of what you did.";
-
 }  // namespace
 
 void Kernel::Impl::publish(Session& s, std::string_view type, json::object body, bool coalescable) {
@@ -150,6 +145,12 @@ TurnResult Kernel::Impl::run_turn(Session& s) {
       std::lock_guard lock(s.mu);
       add_usage(s.total_usage, usage);
     }
+    std::string diff;
+    {
+      std::lock_guard lock(s.mu);
+      diff = s.turn_diff;
+    }
+    if (!diff.empty()) publish(s, "turn.diff", json::object{{"turn_id", turn_id}, {"diff", diff}});
     if (result.status == "completed")
       publish(s, "turn.completed", json::object{{"turn_id", turn_id}, {"usage", usage}});
     else
@@ -159,12 +160,20 @@ TurnResult Kernel::Impl::run_turn(Session& s) {
   };
 
   auto take_input = [&] {  // input typed while the turn ran joins it before the next request
-    std::lock_guard lock(s.mu);
-    while (!s.pending_input.empty()) {
-      s.history.push_back(user_message(s.pending_input.front()));
-      s.pending_input.pop_front();
+    std::deque<std::string> texts;
+    {
+      std::lock_guard lock(s.mu);
+      texts.swap(s.pending_input);
     }
+    for (auto& t : texts) append_history(s, user_message(t));
   };
+  {
+    std::lock_guard lock(s.mu);
+    s.turn_diff.clear();
+  }
+  persist(s, json::object{{"type", "turn_context"}, {"turn_id", turn_id}, {"cwd", s.cwd}, {"model", s.model},
+                          {"provider", s.provider.id}, {"approval_policy", config.string_or("approval_policy", "on-request")},
+                          {"sandbox_mode", config.string_or("sandbox_mode", "workspace-write")}});
   take_input();
   if (!bus.has_server(provider_server))
     return finish("failed", "model provider '" + s.provider.id + "' needs the module '" + s.provider.module +
@@ -176,7 +185,7 @@ TurnResult Kernel::Impl::run_turn(Session& s) {
     if (request_no >= max_requests)
       return finish("failed", "the model made " + std::to_string(max_requests) + " requests without finishing the turn");
 
-    json::object req{{"model", s.model}, {"instructions", kBaseInstructions}, {"tools", tool_specs()},
+    json::object req{{"model", s.model}, {"instructions", s.instructions}, {"tools", tool_specs()},
                      {"parallel_tool_calls", true}, {"session_id", s.id}, {"provider", s.provider.entry}};
     {
       std::lock_guard lock(s.mu);
@@ -234,10 +243,7 @@ TurnResult Kernel::Impl::run_turn(Session& s) {
     for (auto& value : items) {
       if (!value.is_object()) continue;
       auto& item = value.as_object();
-      {
-        std::lock_guard lock(s.mu);
-        s.history.push_back(item);
-      }
+      append_history(s, item);
       auto type = str_field(item, "type");
       if (type == "message" && str_field(item, "role") == "assistant") {
         result.last_agent_message = message_text(item);
@@ -267,6 +273,17 @@ TurnResult Kernel::Impl::run_turn(Session& s) {
       continue;
     }
     run_tool_calls(s, turn_id, calls);
+
+    // Near the context window: summarize before the next request.
+    auto* in = reply.if_contains("usage");
+    std::int64_t used = 0;
+    if (in && in->is_object())
+      for (auto key : {"input_tokens", "output_tokens"})
+        if (auto* v = in->as_object().if_contains(key); v && v->is_int64()) used += v->as_int64();
+    if (s.auto_compact_limit > 0 && used >= s.auto_compact_limit) {
+      std::string error;
+      if (!compact_history(s, usage, error)) return finish("failed", error);
+    }
   }
   return finish("completed", "");
 }

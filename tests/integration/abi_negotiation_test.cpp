@@ -6,13 +6,13 @@
 
 using namespace keel;
 using namespace keel::itest;
-namespace tm = keel::test_modules;
+namespace mods = keel::test_modules;
 
 namespace {
 
-const std::vector<TestModule> kAll = {tm::echo_tool,          tm::abi_current,         tm::abi_newer_major,
-                                      tm::abi_newer_minor,    tm::abi_wrong_name,      tm::no_entry,
-                                      tm::abi_null_descriptor, tm::abi_tiny_descriptor, tm::abi_start_fails};
+const std::vector<TestModule> kAll = {mods::echo_tool,          mods::abi_current,         mods::abi_newer_major,
+                                      mods::abi_newer_minor,    mods::abi_wrong_name,      mods::no_entry,
+                                      mods::abi_null_descriptor, mods::abi_tiny_descriptor, mods::abi_start_fails};
 
 // A KEEL_HOME holding every test module, each packed, signed and installed by the real keel-pack.
 struct AbiHome {

@@ -6,7 +6,7 @@
 
 using namespace keel;
 using namespace keel::itest;
-namespace tm = keel::test_modules;
+namespace mods = keel::test_modules;
 
 static_assert(KEEL_ABI_MAJOR == 1 && KEEL_ABI_MINOR == 1, "this test must be built against the ABI 1.1 kernel");
 
@@ -15,7 +15,7 @@ TEST_CASE("a host speaking ABI 1.1 loads modules built for 1.0 and refuses 1.5",
   fs::path home = tmp / "home";
   auto key = market::generate_keypair();
   trust(home, key.public_key, "author");
-  for (auto& m : {tm::abi_current, tm::echo_tool, tm::abi_newer_minor}) api_install(home, m, key.secret_key, tmp / "pkg");
+  for (auto& m : {mods::abi_current, mods::echo_tool, mods::abi_newer_minor}) api_install(home, m, key.secret_key, tmp / "pkg");
 
   LoadedHome h(home);
   INFO("host log:\n" << h.all_log());

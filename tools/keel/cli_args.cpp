@@ -4,6 +4,10 @@ namespace keel::cli {
 
 const char* usage() {
   return "usage: keel exec [options] [PROMPT | -]   run one prompt non-interactively\n"
+         "       keel exec resume (--last | ID) [options] [PROMPT | -]   continue a recorded session\n"
+         "       keel fork ID [options] [PROMPT | -]  a new session starting from a copy of another\n"
+         "       keel sessions [--json]             recorded sessions, newest first\n"
+         "       keel execpolicy check [--rules FILE] -- CMD...   what the exec policy decides\n"
          "       keel modules [--json]              list installed modules: loaded, refused and why\n"
          "       keel --version\n"
          "\n"
@@ -18,6 +22,10 @@ const char* usage() {
          "  -o, --output-last-message FILE   write the last agent message to FILE\n"
          "      --replay FILE          use the replay provider with this JSONL script\n"
          "      --ui NAME              front end module (default: exec)\n"
+         "  -s, --sandbox MODE         read-only | workspace-write (default) | danger-full-access\n"
+         "  -a, --ask-for-approval MODE  untrusted | on-request | on-failure | never\n"
+         "      --full-auto            workspace-write sandbox, approvals on request\n"
+         "      --dangerously-bypass-approvals-and-sandbox   no sandbox, never ask (only in a VM)\n"
          "\n"
          "The prompt may also come on standard input. KEEL_HOME (default ~/.keel) holds the\n"
          "configuration, trusted keys and installed modules.\n";
@@ -43,6 +51,16 @@ Options parse(int argc, char** argv) {
     else if (a == "-o" || a == "--output-last-message") o.output_last_message = value(a);
     else if (a == "--replay") o.replay = value(a);
     else if (a == "--ui") o.ui = value(a);
+    else if (a == "-s" || a == "--sandbox") o.sandbox_mode = value(a);
+    else if (a == "-a" || a == "--ask-for-approval") o.approval_policy = value(a);
+    else if (a == "--full-auto") {
+      o.sandbox_mode = "workspace-write";
+      o.approval_policy = "on-request";
+    } else if (a == "--dangerously-bypass-approvals-and-sandbox") {
+      o.sandbox_mode = "danger-full-access";
+      o.approval_policy = "never";
+    } else if (a == "--last") o.last = true;
+    else if (a == "--rules") o.rules_file = value(a);
     else if (a == "--") {
       for (++i; i < argc; ++i) o.positional.push_back(argv[i]);
     } else if (a.size() > 1 && a[0] == '-' && a != "-") throw UsageError("unknown option " + a);

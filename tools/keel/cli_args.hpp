@@ -16,7 +16,9 @@ struct Options {
   std::string command;  // exec, modules, help, version
   std::vector<std::string> overrides;  // -c key=value
   std::optional<std::string> profile, model, provider, cwd, output_last_message, replay, ui;
+  std::optional<std::string> sandbox_mode, approval_policy, rules_file;
   bool json = false;
+  bool last = false;  // resume --last
   std::vector<std::string> positional;
 };
 

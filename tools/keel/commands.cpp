@@ -2,7 +2,10 @@
 
 #include <keel/kernel/kernel.hpp>
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+
+#include <future>
 
 #include <filesystem>
 #include <iostream>
@@ -23,6 +26,18 @@ Config load_config(const Options& o) {
   }
   src.profile = o.profile;
   src.overrides = o.overrides;
+  auto check = [](const std::optional<std::string>& v, std::initializer_list<const char*> allowed, const char* flag) {
+    if (!v) return;
+    for (auto* a : allowed)
+      if (*v == a) return;
+    std::string list;
+    for (auto* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
+    throw UsageError(std::string(flag) + " " + *v + ": expected one of " + list);
+  };
+  check(o.sandbox_mode, {"read-only", "workspace-write", "danger-full-access"}, "--sandbox");
+  check(o.approval_policy, {"untrusted", "on-request", "on-failure", "never"}, "--ask-for-approval");
+  if (o.sandbox_mode) src.overrides.push_back("sandbox_mode=" + json::serialize(json::value(*o.sandbox_mode)));
+  if (o.approval_policy) src.overrides.push_back("approval_policy=" + json::serialize(json::value(*o.approval_policy)));
   if (o.model) src.overrides.push_back("model=" + json::serialize(json::value(*o.model)));
   if (o.provider) src.overrides.push_back("model_provider=" + json::serialize(json::value(*o.provider)));
   if (o.replay) {
@@ -35,21 +50,130 @@ Config load_config(const Options& o) {
   return Config::load(src);
 }
 
-}  // namespace
-
-int run_exec(const Options& o) {
+std::string read_prompt(const std::vector<std::string>& words) {
   std::string prompt;
-  for (auto& p : o.positional) prompt += (prompt.empty() ? "" : " ") + p;
+  for (auto& p : words) prompt += (prompt.empty() ? "" : " ") + p;
   if (prompt.empty() || prompt == "-") {
     prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     while (!prompt.empty() && (prompt.back() == '\n' || prompt.back() == '\r')) prompt.pop_back();
   }
-  if (prompt.empty()) throw UsageError("keel exec: no prompt (give it as an argument or on stdin)");
+  return prompt;
+}
+
+// Runs one prompt through the exec UI (or --ui), in a new, resumed or forked session.
+int run_prompt(const Options& o, const std::vector<std::string>& words, const std::string& resume,
+               const std::string& fork) {
+  std::string prompt = read_prompt(words);
+  if (prompt.empty()) throw UsageError("no prompt (give it as an argument or on stdin)");
   Config config = load_config(o);
+  // keel exec is non-interactive: unless configured otherwise, it never stops to ask.
+  if (!config.find("approval_policy")) config.root()["approval_policy"] = "never";
   Kernel kernel(std::move(config));
   json::object args{{"prompt", prompt}, {"json", o.json}, {"cwd", kernel.config().cwd().string()}};
+  if (o.cwd) args["cwd"] = kernel.config().cwd().string();
+  if (!resume.empty()) {
+    args["resume"] = resume;
+    if (!o.cwd) args.erase("cwd");  // a resumed session keeps its own working directory
+  }
+  if (!fork.empty()) args["fork"] = fork;
   if (o.output_last_message) args["output_last_message"] = fs::absolute(*o.output_last_message).string();
   return kernel.run_ui(o.ui.value_or(kernel.config().string_or("ui", "exec")), std::move(args));
+}
+
+json::object request_wait(Kernel& kernel, const std::string& topic, const json::object& payload, int& status) {
+  std::promise<std::pair<int, std::string>> done;
+  auto f = done.get_future();
+  kernel.bus().request(topic, json::serialize(payload), nullptr,
+                       [&done](int st, std::string_view body) { done.set_value({st, std::string(body)}); });
+  auto [st, body] = f.get();
+  status = st;
+  boost::system::error_code ec;
+  auto v = json::parse(body, ec);
+  return !ec && v.is_object() ? v.as_object() : json::object{};
+}
+
+std::string error_of(const json::object& reply) {
+  auto* e = reply.if_contains("error");
+  if (e && e->is_object())
+    if (auto* m = e->as_object().if_contains("message"); m && m->is_string()) return std::string(m->as_string());
+  return "no reason given";
+}
+
+}  // namespace
+
+int run_exec(const Options& o) {
+  if (!o.positional.empty() && o.positional[0] == "resume") {
+    std::vector<std::string> words(o.positional.begin() + 1, o.positional.end());
+    std::string id = "last";
+    if (!o.last) {
+      if (words.empty()) throw UsageError("keel exec resume: give a session id or --last");
+      id = words.front();
+      words.erase(words.begin());
+    }
+    return run_prompt(o, words, id, "");
+  }
+  return run_prompt(o, o.positional, "", "");
+}
+
+int run_fork(const Options& o) {
+  if (o.positional.empty()) throw UsageError("keel fork: give the id of the session to fork (see keel sessions)");
+  std::vector<std::string> words(o.positional.begin() + 1, o.positional.end());
+  return run_prompt(o, words, "", o.positional.front());
+}
+
+int run_sessions(const Options& o) {
+  Kernel kernel(load_config(o));
+  auto memory = ModuleHost::server_name(KEEL_CAP_MEMORY, kernel.config().string_or("memory", "jsonl"));
+  int status = 0;
+  auto reply = request_wait(kernel, memory + ".list", json::object{{"limit", 50}}, status);
+  if (status != KEEL_OK) throw std::runtime_error("cannot list sessions: " + error_of(reply));
+  auto* list = reply.if_contains("sessions");
+  if (o.json) {
+    std::cout << json::serialize(list ? *list : json::array{}) << "\n";
+    return 0;
+  }
+  if (!list || !list->is_array() || list->as_array().empty()) std::cout << "no recorded sessions\n";
+  auto field = [](const json::object& s, std::string_view k) {
+    auto* v = s.if_contains(k);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string{};
+  };
+  for (auto& v : list && list->is_array() ? list->as_array() : json::array{}) {
+    if (!v.is_object()) continue;
+    auto& s = v.as_object();
+    std::string prompt = field(s, "first_prompt");
+    if (prompt.size() > 60) prompt = prompt.substr(0, 57) + "...";
+    std::cout << field(s, "session_id") << "  " << field(s, "started_at") << "  " << field(s, "cwd") << "\n    "
+              << prompt << "\n";
+  }
+  return 0;
+}
+
+int run_execpolicy(const Options& o) {
+  if (o.positional.empty() || o.positional[0] != "check" || o.positional.size() < 2)
+    throw UsageError("usage: keel execpolicy check [--rules FILE] -- CMD...");
+  Kernel kernel(load_config(o));
+  auto name = kernel.config().string_or("policy", "exec-policy");
+  json::array argv;
+  for (std::size_t i = 1; i < o.positional.size(); ++i) argv.push_back(json::value(o.positional[i]));
+  json::object q{{"tool", ""}, {"arguments", json::serialize(json::object{{"argv", argv}})},
+                 {"approval_mode", kernel.config().string_or("approval_policy", "on-request")},
+                 {"sandbox_mode", kernel.config().string_or("sandbox_mode", "workspace-write")},
+                 {"cwd", kernel.config().cwd().string()}};
+  if (o.rules_file) q["rules_file"] = fs::absolute(*o.rules_file).string();
+  int status = 0;
+  auto reply = request_wait(kernel, ModuleHost::server_name(KEEL_CAP_POLICY, name) + ".check", q, status);
+  if (status != KEEL_OK) throw std::runtime_error(error_of(reply));
+  if (o.json) {
+    std::cout << json::serialize(reply) << "\n";
+    return 0;
+  }
+  auto field = [&](std::string_view k) {
+    auto* v = reply.if_contains(k);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string{};
+  };
+  std::cout << field("decision") << "\n" << "reason: " << field("reason") << "\n";
+  if (!field("rule").empty()) std::cout << "rule: " << field("rule") << "\n";
+  return 0;
 }
 
 int run_modules(const Options& o) {

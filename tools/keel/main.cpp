@@ -11,6 +11,11 @@ int main(int argc, char** argv) {
     Options o = parse(argc, argv);
     if (o.command == "exec") return run_exec(o);
     if (o.command == "modules") return run_modules(o);
+    if (o.command == "fork") return run_fork(o);
+    if (o.command == "sessions") return run_sessions(o);
+    if (o.command == "execpolicy") return run_execpolicy(o);
+    if (o.command == "resume")
+      throw UsageError("interactive resume needs an interactive front end; use `keel exec resume --last PROMPT`");
     if (o.command == "version") {
       std::cout << "keel " << KEEL_VERSION << "\n";
       return 0;

@@ -45,11 +45,6 @@ using keel::sdk::ToolContext;
 using keel::sdk::ToolError;
 using keel::sdk::ToolResult;
 
-// Makes `text` valid UTF-8 (bad bytes become U+FFFD) so it can go into a JSON string as is.
-std::string valid_utf8(std::string_view text) {
-  return std::string(json::parse(keel::sdk::json_quote(text)).as_string());
-}
-
 // The changes a parsed patch announces (before it is applied).
 json::array planned_changes(const patch::ParsedPatch& parsed) {
   json::array out;
@@ -57,14 +52,14 @@ json::array planned_changes(const patch::ParsedPatch& parsed) {
     json::object c;
     switch (a.kind) {
       case patch::ActionKind::Add:
-        c = {{"path", valid_utf8(a.path)}, {"kind", "add"}};
+        c = {{"path", keel::sdk::sanitize_utf8(a.path)}, {"kind", "add"}};
         break;
       case patch::ActionKind::Delete:
-        c = {{"path", valid_utf8(a.path)}, {"kind", "delete"}};
+        c = {{"path", keel::sdk::sanitize_utf8(a.path)}, {"kind", "delete"}};
         break;
       case patch::ActionKind::Update:
-        c = {{"path", valid_utf8(a.move_to.value_or(a.path))}, {"kind", "update"}};
-        if (a.move_to) c["move_from"] = valid_utf8(a.path);
+        c = {{"path", keel::sdk::sanitize_utf8(a.move_to.value_or(a.path))}, {"kind", "update"}};
+        if (a.move_to) c["move_from"] = keel::sdk::sanitize_utf8(a.path);
         break;
     }
     out.push_back(std::move(c));
@@ -76,14 +71,14 @@ json::array planned_changes(const patch::ParsedPatch& parsed) {
 json::array applied_changes(const patch::ApplyResult& result) {
   json::array out;
   for (const auto& ch : result.changes) {
-    json::object c{{"path", valid_utf8(ch.path)}};
+    json::object c{{"path", keel::sdk::sanitize_utf8(ch.path)}};
     switch (ch.kind) {
       case patch::ChangeKind::Add: c["kind"] = "add"; break;
       case patch::ChangeKind::Delete: c["kind"] = "delete"; break;
       case patch::ChangeKind::Update: c["kind"] = "update"; break;
       case patch::ChangeKind::Move:
         c["kind"] = "update";
-        if (ch.old_path) c["move_from"] = valid_utf8(*ch.old_path);
+        if (ch.old_path) c["move_from"] = keel::sdk::sanitize_utf8(*ch.old_path);
         break;
     }
     out.push_back(std::move(c));
@@ -137,7 +132,7 @@ ToolResult apply_patch_tool(ToolContext& ctx) {
   auto failed = [&](std::string message) {
     ToolResult r;
     r.success = false;
-    r.output = valid_utf8(message);
+    r.output = keel::sdk::sanitize_utf8(message);
     r.item = json::object{{"type", "file_change"}, {"changes", planned}, {"status", "failed"}, {"diff", ""}};
     return r;
   };
@@ -152,11 +147,11 @@ ToolResult apply_patch_tool(ToolContext& ctx) {
 
   ToolResult r;
   r.success = true;
-  r.output = valid_utf8(result.output);
+  r.output = keel::sdk::sanitize_utf8(result.output);
   r.item = json::object{{"type", "file_change"},
                         {"changes", applied_changes(result)},
                         {"status", "completed"},
-                        {"diff", valid_utf8(result.unified_diff)}};
+                        {"diff", keel::sdk::sanitize_utf8(result.unified_diff)}};
   return r;
 }
 

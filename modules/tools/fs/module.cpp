@@ -20,9 +20,13 @@
 
 #include <boost/json.hpp>
 
+#include <fcntl.h>
 #include <regex.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -52,9 +56,12 @@ constexpr std::int64_t kGrepMaxLimit = 2000;
 constexpr std::uintmax_t kGrepMaxFileBytes = 32u * 1024 * 1024;
 constexpr std::size_t kBinaryProbeBytes = 8192;
 
-// Makes `text` valid UTF-8 (bad bytes become U+FFFD).
-std::string valid_utf8(std::string_view text) {
-  return std::string(json::parse(keel::sdk::json_quote(text)).as_string());
+// A reply for the model (the SDK makes the text valid UTF-8).
+ToolResult text_result(std::string output, bool success = true) {
+  ToolResult r;
+  r.output = std::move(output);
+  r.success = success;
+  return r;
 }
 
 stdfs::path base_dir(const ToolContext& ctx) {
@@ -66,7 +73,9 @@ stdfs::path base_dir(const ToolContext& ctx) {
 stdfs::path resolve(const ToolContext& ctx, const std::string& p) {
   stdfs::path path(p);
   if (path.is_relative()) path = base_dir(ctx) / path;
-  return path.lexically_normal();
+  path = path.lexically_normal();
+  if (!path.has_filename() && path.has_relative_path()) path = path.parent_path();  // "/a/b/" -> "/a/b"
+  return path;
 }
 
 // `path` as the model should see it: relative to cwd when inside it, else absolute.
@@ -167,13 +176,13 @@ ToolResult read_file(ToolContext& ctx) {
     out.push_back('\n');
     ++shown;
   }
-  if (number == 0) return {"(" + arg + " is empty)", true, {}};
+  if (number == 0) return text_result("(" + arg + " is empty)");
   if (shown == 0)
     throw ToolError("read_file: offset " + std::to_string(offset) + " exceeds the file's length (" +
                     std::to_string(number) + " lines)");
   if (more)
     out += "[... more lines follow; continue with offset=" + std::to_string(offset + shown) + "]\n";
-  return {valid_utf8(out), true, {}};
+  return text_result(std::move(out));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -227,7 +236,7 @@ ToolResult list_dir(ToolContext& ctx) {
   list_entries(path, 0, static_cast<int>(std::min<std::int64_t>(depth, 1000)), want, entries, ctx);
 
   std::string out = "Absolute path: " + path.generic_string() + "\n";
-  if (entries.empty()) return {valid_utf8(out + "(empty directory)\n"), true, {}};
+  if (entries.empty()) return text_result(out + "(empty directory)\n");
   const auto start = static_cast<std::size_t>(offset - 1);
   if (start >= entries.size())
     throw ToolError("list_dir: offset " + std::to_string(offset) + " exceeds the directory's entry count (" +
@@ -249,7 +258,7 @@ ToolResult list_dir(ToolContext& ctx) {
   if (end < entries.size())
     out += "More than " + std::to_string(end - start) + " entries found; continue with offset=" +
            std::to_string(offset + static_cast<std::int64_t>(end - start)) + "\n";
-  return {valid_utf8(out), true, {}};
+  return text_result(std::move(out));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,12 +319,116 @@ std::string to_posix_ere(std::string_view p, bool& icase) {
   return out;
 }
 
+// The longest run of literal characters every match must contain (a cheap prefilter: files
+// without it are skipped and only lines holding it go to regexec), and whether the whole
+// pattern is that literal. Empty when the pattern has a top-level alternation.
+struct Literal {
+  std::string text;
+  bool whole = false;
+};
+
+Literal required_literal(std::string_view ere) {
+  Literal best;
+  std::string run;
+  bool only_literals = true;
+  auto end_run = [&] {
+    if (run.size() > best.text.size()) best.text = run;
+    run.clear();
+  };
+  for (std::size_t i = 0; i < ere.size(); ++i) {
+    const char c = ere[i];
+    const bool quantifier_next = i + 1 < ere.size() && (ere[i + 1] == '*' || ere[i + 1] == '?' || ere[i + 1] == '{');
+    auto literal = [&](char ch) {
+      if (quantifier_next) {  // optional or repeated from zero: not required
+        only_literals = false;
+        end_run();
+        return;
+      }
+      run += ch;
+    };
+    switch (c) {
+      case '|':
+        return {};
+      case '\\':
+        if (i + 1 < ere.size()) {
+          const char n = ere[++i];
+          const bool punct = !((n >= 'a' && n <= 'z') || (n >= 'A' && n <= 'Z') || (n >= '0' && n <= '9'));
+          if (punct) {
+            const bool q = i + 1 < ere.size() && (ere[i + 1] == '*' || ere[i + 1] == '?' || ere[i + 1] == '{');
+            if (q) {
+              only_literals = false;
+              end_run();
+            } else {
+              run += n;
+            }
+            continue;
+          }
+        }
+        only_literals = false;
+        end_run();
+        break;
+      case '[': {  // a bracket expression: skip it
+        only_literals = false;
+        end_run();
+        std::size_t k = i + 1;
+        if (k < ere.size() && ere[k] == '^') ++k;
+        if (k < ere.size() && ere[k] == ']') ++k;
+        while (k < ere.size() && ere[k] != ']') {
+          if (ere[k] == '[' && k + 1 < ere.size() && (ere[k + 1] == ':' || ere[k + 1] == '.' || ere[k + 1] == '=')) {
+            auto close = ere.find(std::string{ere[k + 1], ']'}, k + 2);
+            k = close == std::string_view::npos ? ere.size() : close + 2;
+          } else {
+            ++k;
+          }
+        }
+        i = k;
+        break;
+      }
+      case '(': {  // a group: skip it (an alternation inside only concerns the group)
+        only_literals = false;
+        end_run();
+        int depth = 0;
+        std::size_t k = i;
+        for (; k < ere.size(); ++k) {
+          if (ere[k] == '\\') ++k;
+          else if (ere[k] == '(') ++depth;
+          else if (ere[k] == ')' && --depth == 0) break;
+        }
+        i = k;
+        break;
+      }
+      case '{': {  // a bound: skip it
+        only_literals = false;
+        end_run();
+        auto close = ere.find('}', i);
+        i = close == std::string_view::npos ? ere.size() : close;
+        break;
+      }
+      case '.': case '^': case '$': case '*': case '?': case '+': case ')':
+        only_literals = false;
+        end_run();
+        break;
+      default:
+        literal(c);
+    }
+  }
+  end_run();
+  best.whole = only_literals && !best.text.empty();
+  return best;
+}
+
+std::string ascii_lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
 class Regex {
  public:
   explicit Regex(std::string_view pattern) {
-    bool icase = false;
-    std::string ere = to_posix_ere(pattern, icase);
-    int flags = REG_EXTENDED | REG_NOSUB | REG_NEWLINE | (icase ? REG_ICASE : 0);
+    std::string ere = to_posix_ere(pattern, icase_);
+    int flags = REG_EXTENDED | REG_NOSUB | REG_NEWLINE | (icase_ ? REG_ICASE : 0);
     int rc = regcomp(&re_, ere.c_str(), flags);
     if (rc != 0) {
       char buf[256];
@@ -323,29 +436,68 @@ class Regex {
       throw ToolError("grep_files: invalid regular expression '" + std::string(pattern) + "': " + buf +
                       " (patterns are POSIX extended regular expressions; \\d \\s \\w \\b and (?i) work too)");
     }
+    literal_ = required_literal(ere);
+    if (icase_) literal_.text = ascii_lower(literal_.text);
   }
   ~Regex() { regfree(&re_); }
   Regex(const Regex&) = delete;
   Regex& operator=(const Regex&) = delete;
 
-  // `text` must be NUL-terminated (a std::string's c_str()).
-  bool search(const std::string& text) const { return regexec(&re_, text.c_str(), 0, nullptr, 0) == 0; }
+  // Whether some line of `text` matches.
+  bool search(const std::string& text) const {
+    if (literal_.text.empty()) return regexec(&re_, text.c_str(), 0, nullptr, 0) == 0;
+    std::string lowered;
+    const std::string* hay = &text;
+    if (icase_) {
+      lowered = ascii_lower(text);
+      hay = &lowered;
+    }
+    const std::string& lit = literal_.text;
+    std::size_t pos = 0;
+    std::string line;
+    while (pos < hay->size()) {
+      const void* hit = ::memmem(hay->data() + pos, hay->size() - pos, lit.data(), lit.size());
+      if (!hit) return false;
+      if (literal_.whole) return true;
+      const std::size_t at = static_cast<std::size_t>(static_cast<const char*>(hit) - hay->data());
+      const std::size_t nl_before = text.rfind('\n', at);
+      const std::size_t begin = nl_before == std::string::npos ? 0 : nl_before + 1;
+      std::size_t end = text.find('\n', at);
+      if (end == std::string::npos) end = text.size();
+      line.assign(text, begin, end - begin);
+      if (regexec(&re_, line.c_str(), 0, nullptr, 0) == 0) return true;
+      pos = end + 1;
+    }
+    return false;
+  }
 
  private:
   regex_t re_{};
+  bool icase_ = false;
+  Literal literal_;
 };
 
-// A file's contents if it is a text file worth searching.
+// A file's contents if it is a text file worth searching (binary files, with NUL bytes, and
+// files over kGrepMaxFileBytes are skipped).
 bool read_text(const stdfs::path& path, std::string& out) {
-  std::error_code ec;
-  auto size = stdfs::file_size(path, ec);
-  if (ec || size > kGrepMaxFileBytes) return false;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  out.resize(static_cast<std::size_t>(size));
-  in.read(out.data(), static_cast<std::streamsize>(size));
-  out.resize(static_cast<std::size_t>(in.gcount()));
-  return out.find('\0') == std::string::npos;  // binary: skipped
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  struct stat st {};
+  bool ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<std::uintmax_t>(st.st_size) <= kGrepMaxFileBytes;
+  if (ok) {
+    out.resize(static_cast<std::size_t>(st.st_size));
+    std::size_t got = 0;
+    while (got < out.size()) {
+      ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    out.resize(got);
+    ok = std::memchr(out.data(), '\0', out.size()) == nullptr;
+  }
+  ::close(fd);
+  return ok;
 }
 
 struct Include {
@@ -439,7 +591,7 @@ ToolResult grep_files(ToolContext& ctx) {
     throw ToolError("grep_files: '" + path_arg + "' is neither a file nor a directory");
   }
 
-  if (matches.empty()) return {complete ? "No matches found." : "No matches found (the search was cancelled).", false, {}};
+  if (matches.empty()) return text_result(complete ? "No matches found." : "No matches found (the search was cancelled).", false);
   std::sort(matches.begin(), matches.end(), [](const Match& a, const Match& b) {
     return a.mtime != b.mtime ? a.mtime > b.mtime : a.shown < b.shown;
   });
@@ -449,7 +601,7 @@ ToolResult grep_files(ToolContext& ctx) {
   if (shown < matches.size())
     out += "[... " + std::to_string(matches.size() - shown) + " more matching files not shown; narrow the search or raise limit]\n";
   if (!complete) out += "[the search was cancelled before it finished]\n";
-  return {valid_utf8(out), true, {}};
+  return text_result(std::move(out));
 }
 
 constexpr const char* kReadFileSchema = R"({

@@ -22,10 +22,6 @@ using keel::sdk::ToolContext;
 using keel::sdk::ToolError;
 using keel::sdk::ToolResult;
 
-std::string valid_utf8(std::string_view text) {
-  return std::string(json::parse(keel::sdk::json_quote(text)).as_string());
-}
-
 std::string request_string(const ToolContext& ctx, std::string_view key) {
   const auto* v = ctx.request.if_contains(key);
   return v && v->is_string() ? std::string(v->as_string()) : std::string{};
@@ -39,7 +35,7 @@ ToolResult update_plan(ToolContext& ctx) {
   std::string explanation;
   if (const auto* e = ctx.args.if_contains("explanation"); e && !e->is_null()) {
     if (!e->is_string()) throw ToolError("argument 'explanation' must be a string");
-    explanation = valid_utf8(e->as_string());
+    explanation = keel::sdk::sanitize_utf8(e->as_string());
   }
 
   json::array plan, items;
@@ -57,11 +53,11 @@ ToolResult update_plan(ToolContext& ctx) {
     if (!status || !status->is_string()) throw ToolError(where + " needs a 'status': pending, in_progress or completed");
     const std::string s(status->as_string());
     if (s != "pending" && s != "in_progress" && s != "completed")
-      throw ToolError(where + " has status '" + valid_utf8(s) + "'; use pending, in_progress or completed");
+      throw ToolError(where + " has status '" + keel::sdk::sanitize_utf8(s) + "'; use pending, in_progress or completed");
     if (s == "in_progress" && ++in_progress > 1)
       throw ToolError("at most one step can be in_progress at a time (step " + std::to_string(index) +
                       " is the second); mark the others pending or completed");
-    const std::string text = valid_utf8(step->as_string());
+    const std::string text = keel::sdk::sanitize_utf8(step->as_string());
     plan.push_back(json::object{{"step", text}, {"status", s}});
     items.push_back(json::object{{"text", text}, {"completed", s == "completed"}});
   }

@@ -23,7 +23,8 @@ class ExecUi : public keel::sdk::Module {
 
   void handle(keel::sdk::Call call) override {
     if (call.method() == "approve") {
-      // exec never prompts: what it may do is fixed by its flags (approval policy).
+      // exec never prompts: what it may do is fixed by its flags. A call that needs approval
+      // is denied, and the model is told so.
       return (void)call.ok(R"({"decision":"deny"})");
     }
     if (call.method() != "run") return (void)call.error(KEEL_ERR_NOT_FOUND, "exec has no method '" + std::string(call.method()) + "'");
@@ -47,7 +48,10 @@ class ExecUi : public keel::sdk::Module {
     auto started = host_.request_wait("kernel.session.start",
                                       json::serialize(json::object{{"cwd", field(args, "cwd")},
                                                                    {"model", field(args, "model")},
-                                                                   {"provider", field(args, "provider")}}));
+                                                                   {"provider", field(args, "provider")},
+                                                                   {"ui", "exec"},
+                                                                   {"resume", field(args, "resume")},
+                                                                   {"fork", field(args, "fork")}}));
     auto info = parse(started.payload);
     if (!started.ok()) {
       renderer->fatal(message_of(info, "could not start a session"));

@@ -42,13 +42,11 @@ struct Call {
   }
   Request::ReplyFn on_reply() {
     return [this](int s, std::string_view p) {
-      {
-        std::lock_guard lock(mu);
-        log.push_back("reply:" + std::to_string(s) + ":" + std::string(p));
-        ++replies;
-        status = s;
-        payload = std::string(p);
-      }
+      std::lock_guard lock(mu);
+      log.push_back("reply:" + std::to_string(s) + ":" + std::string(p));
+      ++replies;
+      status = s;
+      payload = std::string(p);
       cv.notify_all();
     };
   }

@@ -26,11 +26,10 @@ inline constexpr auto kTimeout = 4s;
 // kTimeout (returning false) so a failed test cannot wedge a delivery thread forever.
 class Gate {
  public:
+  // Notifies under the lock: a waiter may destroy the gate as soon as it sees it open.
   void open() {
-    {
-      std::lock_guard lock(mu_);
-      open_ = true;
-    }
+    std::lock_guard lock(mu_);
+    open_ = true;
     cv_.notify_all();
   }
   bool wait() {
@@ -98,10 +97,8 @@ class Recorder {
     return [this](const Event& e) { record(e); };
   }
   void record(const Event& e) {
-    {
-      std::lock_guard lock(mu_);
-      seen_.push_back(Seen{e.topic(), e.body(), e.coalescable()});
-    }
+    std::lock_guard lock(mu_);
+    seen_.push_back(Seen{e.topic(), e.body(), e.coalescable()});
     cv_.notify_all();
   }
   // Waits until at least n events were seen; false on timeout.
@@ -127,11 +124,10 @@ class Recorder {
 // A flag another thread sets; wait() is bounded.
 class Signal {
  public:
+  // Notifies under the lock: a waiter may destroy the signal as soon as it sees it set.
   void set() {
-    {
-      std::lock_guard lock(mu_);
-      set_ = true;
-    }
+    std::lock_guard lock(mu_);
+    set_ = true;
     cv_.notify_all();
   }
   bool wait(std::chrono::milliseconds timeout = kTimeout) {

@@ -237,11 +237,11 @@ TEST_CASE("apply-patch module: tolerant matching, CRLF and unicode through the m
                  "*** Update File: quotes.txt\n"
                  "@@\n"
                  "-say \"hello\"\n"
-                 "+say \xC2\xABbonjour\xC2\xBB\n"
+                 "+say \xC2\xAB" "bonjour\xC2\xBB\n"
                  "*** End Patch\n",
                  dir.path);
   INFO(r.output());
   REQUIRE(r.success());
   CHECK(dir.read("crlf.txt") == "one\r\ndeux\r\n");
-  CHECK(dir.read("quotes.txt") == "say \xC2\xABbonjour\xC2\xBB\nend\n");
+  CHECK(dir.read("quotes.txt") == "say \xC2\xAB" "bonjour\xC2\xBB\nend\n");
 }

@@ -245,6 +245,40 @@ TEST_CASE("grep_files: matches sorted by mtime, include globs, limits", "[fs][gr
   CHECK_FALSE(f.call("grep_files", {{"pattern", "x"}, {"path", "missing"}}).success());
 }
 
+TEST_CASE("grep_files: regex features behind the literal prefilter", "[fs][grep_files]") {
+  Fixture f;
+  f.dir.write("color.txt", "the color red\n");
+  f.dir.write("colour.txt", "the colour blue\n");
+  f.dir.write("exact.txt", "preamble\nneedle\npostscript\n");
+  f.dir.write("inline.txt", "a needle inside\n");
+  f.dir.write("plus.txt", "a+b = c\n");
+  f.dir.write("Mixed.txt", "NeEdLe\n");
+  f.dir.write("multi.txt", "needle first\nthen needle alone\nneedle\n");  // third line matches ^needle$
+  auto names = [&](const json::object& args) {
+    auto r = f.call("grep_files", args);
+    std::vector<std::string> got;
+    if (!r.success()) return got;
+    std::string out = r.output();
+    for (std::size_t pos = 0; pos < out.size();) {
+      auto nl = out.find('\n', pos);
+      got.push_back(out.substr(pos, nl - pos));
+      pos = nl + 1;
+    }
+    std::sort(got.begin(), got.end());
+    return got;
+  };
+  using V = std::vector<std::string>;
+  CHECK(names({{"pattern", "colou?r"}}) == V{"color.txt", "colour.txt"});
+  CHECK(names({{"pattern", "colou+r"}}) == V{"colour.txt"});
+  CHECK(names({{"pattern", "^needle$"}}) == V{"exact.txt", "multi.txt"});
+  CHECK(names({{"pattern", "needle (inside|first)"}}) == V{"inline.txt", "multi.txt"});
+  CHECK(names({{"pattern", "zzz|a\\+b"}}) == V{"plus.txt"});
+  CHECK(names({{"pattern", "a\\+b = [a-z]"}}) == V{"plus.txt"});
+  CHECK(names({{"pattern", "(?i)^needle$"}}) == V{"Mixed.txt", "exact.txt", "multi.txt"});
+  CHECK(names({{"pattern", "re[d]"}}) == V{"color.txt"});
+  CHECK(names({{"pattern", "the colou{0,1}r (red|blue)"}}) == V{"color.txt", "colour.txt"});
+}
+
 TEST_CASE("grep_files: .gitignore files are respected, .git and binaries skipped", "[fs][grep_files][gitignore]") {
   Fixture f;
   f.dir.write(".gitignore", "*.log\n!keep.log\nbuild/\n/top-only.txt\nnode_modules\ngen/**/*.out\n");

@@ -35,6 +35,9 @@ struct SessionOptions {
   std::string cwd;       // default: the config's cwd
   std::string model;     // default: config `model`
   std::string provider;  // default: config `model_provider`
+  std::string ui;        // the front end that answers approval requests (e.g. "exec")
+  std::string resume;    // a session id, or "last": continue that session's rollout
+  std::string fork;      // a session id: a new session starting from a copy of its history
 };
 
 // An in-process tool, offered to the model from the next request on.
@@ -72,6 +75,9 @@ class Kernel {
   std::future<TurnResult> submit_user_turn(std::string text);
   std::future<TurnResult> submit(const std::string& session_id, std::string text);
   void interrupt(const std::string& session_id);
+  // Summarizes the history now and replaces it with the summary (also done automatically
+  // near the model's context window).
+  std::future<TurnResult> compact(const std::string& session_id);
   // The history of a session (items as sent to the provider).
   boost::json::array history(const std::string& session_id) const;
 

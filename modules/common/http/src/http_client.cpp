@@ -268,6 +268,8 @@ HttpResponse perform(const HttpRequest& req, const ChunkFn* on_chunk, std::size_
     phase = Phase::headers;
     Poco::Net::HTTPResponse hres;
     std::istream& is = session->receiveResponse(hres);
+    // Poco keeps the status in its HTTPStatus enum even when it is not one of its values
+    // (529...); GCC (no -fstrict-enums) reads it back as the int it is.
     out.status = static_cast<int>(hres.getStatus());
     out.reason = hres.getReason();
     for (auto it = hres.begin(); it != hres.end(); ++it) out.headers.emplace_back(it->first, it->second);

@@ -39,6 +39,42 @@ constexpr Preset kPresets[] = {
     {"gpt-oss", 131072, 131072, true, true, false},
 };
 
+// What a models listing says about a model beyond its id overrides the preset: the context
+// length (vLLM `max_model_len`, OpenRouter `context_length`, others `context_window`) and,
+// in OpenRouter's shape, `top_provider.max_completion_tokens`, `supported_parameters` and
+// `architecture.input_modalities`.
+void apply_listed_metadata(const boost::json::object& listed, boost::json::object& out) {
+  bool listed_context = false;
+  for (std::string_view k : {"context_length", "max_model_len", "context_window"})
+    if (auto n = json::num(listed, k); n && *n > 0) out["context_window"] = *n, listed_context = true;
+  for (std::string_view k : {"max_output_tokens", "max_completion_tokens"})
+    if (auto n = json::num(listed, k); n && *n > 0) out["max_output_tokens"] = *n;
+  if (const auto* top = json::obj(listed, "top_provider")) {
+    if (!listed_context)
+      if (auto n = json::num(*top, "context_length"); n && *n > 0) out["context_window"] = *n;
+    if (auto n = json::num(*top, "max_completion_tokens"); n && *n > 0) out["max_output_tokens"] = *n;
+  }
+  if (const auto* params = json::arr(listed, "supported_parameters")) {
+    bool tools = false, parallel = false, reasoning = false;
+    for (const auto& p : *params) {
+      if (!p.is_string()) continue;
+      std::string_view name = p.get_string();
+      tools = tools || name == "tools";
+      parallel = parallel || name == "parallel_tool_calls";
+      reasoning = reasoning || name == "reasoning" || name == "reasoning_effort";
+    }
+    out["supports_reasoning_effort"] = reasoning;
+    if (!tools) out["supports_parallel_tool_calls"] = false;
+    else if (parallel) out["supports_parallel_tool_calls"] = true;
+  }
+  if (const auto* arch = json::obj(listed, "architecture"))
+    if (const auto* in = json::arr(*arch, "input_modalities")) {
+      bool images = false;
+      for (const auto& m : *in) images = images || (m.is_string() && m.get_string() == "image");
+      out["supports_images"] = images;
+    }
+}
+
 }  // namespace
 
 std::optional<boost::json::object> model_preset(std::string_view id) {
@@ -98,9 +134,7 @@ Reply fetch_models(const ProviderConfig& config, const std::string& url, const c
     if (auto p = model_preset(id))
       for (auto& [k, val] : *p) out[k] = val;
     if (auto dn = json::str(mo, "display_name"); !dn.empty()) out["display_name"] = dn;
-    // Some servers (vLLM, LM Studio, OpenRouter) say how long the context is.
-    for (std::string_view k : {"context_length", "max_model_len", "context_window"})
-      if (auto n = json::num(mo, k); n && *n > 0) out["context_window"] = *n;
+    apply_listed_metadata(mo, out);
     models.push_back(std::move(out));
   }
   boost::json::object payload;

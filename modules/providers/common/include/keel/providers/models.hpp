@@ -19,7 +19,11 @@ namespace keel::providers {
 std::optional<boost::json::object> model_preset(std::string_view model_id);
 
 // GET url (with the configured query params and `headers`), reply
-// {"models": [{"id", ...preset fields when known, "display_name"?}]}.
+// {"models": [{"id", ...preset fields when known, "display_name"?}]}. What the listing says
+// about a model overrides its preset: context length (`context_length`, vLLM's
+// `max_model_len`, `context_window`), output limit (`max_output_tokens`,
+// `max_completion_tokens`) and OpenRouter's `top_provider.{context_length,
+// max_completion_tokens}`, `supported_parameters` and `architecture.input_modalities`.
 Reply fetch_models(const ProviderConfig& config, const std::string& url, const common::HttpHeaders& headers,
                    const CancelFn& cancelled, const ApiKey& key);
 

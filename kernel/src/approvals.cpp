@@ -1,0 +1,147 @@
+// Before a tool runs: the policy module's decision, the user's approval when it says "ask"
+// (asked of the session's UI over the bus; silence counts as a denial), and the sandbox
+// policy the call runs under. Also the "sandbox" server that tools call to wrap a command.
+#include "kernel_impl.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <chrono>
+#include <future>
+
+namespace keel {
+namespace json = boost::json;
+
+namespace {
+
+std::string str_field(const json::object& o, std::string_view key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string{};
+}
+
+json::object parse_object(std::string_view text) {
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  return !ec && v.is_object() ? std::move(v.as_object()) : json::object{};
+}
+
+}  // namespace
+
+json::object Kernel::Impl::sandbox_policy(const Session& s, bool sandboxed) const {
+  std::string mode = sandboxed ? config.string_or("sandbox_mode", "workspace-write") : "danger-full-access";
+  json::array roots{json::value(s.cwd)};
+  if (auto* r = config.find("sandbox_workspace_write.writable_roots"); r && r->is_array())
+    for (auto& v : r->as_array())
+      if (v.is_string()) roots.push_back(v);
+  json::array protected_paths{json::value(s.cwd + "/.git"), json::value(s.cwd + "/.keel"),
+                              json::value(config.keel_home().string())};
+  return json::object{{"mode", mode},
+                      {"writable_roots", roots},
+                      {"network_access", config.bool_or("sandbox_workspace_write.network_access", false)},
+                      {"protected_paths", protected_paths}};
+}
+
+void Kernel::Impl::serve_sandbox() {
+  // "sandbox.prepare" / "sandbox.explain" go to the configured backend; full access needs none.
+  bus.serve("sandbox", [this](const RequestPtr& req) {
+    auto p = parse_object(req->payload());
+    auto* policy = p.if_contains("policy");
+    std::string mode = policy && policy->is_object() ? str_field(policy->as_object(), "mode") : "";
+    if (mode == "danger-full-access" && req->method() == "prepare") {
+      json::object out{{"argv", p["argv"]}, {"env", p["env"].is_object() ? p["env"] : json::object{}}};
+      return (void)req->reply(KEEL_OK, json::serialize(out));
+    }
+    auto backend = config.string_or("sandbox", "bwrap");
+    auto server = ModuleHost::server_name(KEEL_CAP_SANDBOX, backend);
+    if (!bus.has_server(server))
+      return (void)req->reply(KEEL_ERR_UNAVAILABLE,
+                              json::serialize(json::object{{"error", json::object{{"message", "sandbox '" + backend + "' is not available"}}}}));
+    auto forwarded = req;  // answer the caller with the backend's reply
+    bus.request(server + "." + req->method(), req->payload(), nullptr,
+                [forwarded](int status, std::string_view body) { forwarded->reply(status, body); });
+  });
+}
+
+std::string Kernel::Impl::ask_user(Session& s, const ToolCall& call, const json::array& argv, const std::string& reason) {
+  json::object ask{{"session_id", s.id}, {"call_id", call.call_id}, {"tool", call.name}, {"argv", argv},
+                   {"reason", reason}, {"cwd", s.cwd}};
+  publish(s, "approval.requested", ask);
+  std::string decision = "deny";
+  auto ui_server = ModuleHost::server_name(KEEL_CAP_UI, s.ui.empty() ? "exec" : s.ui);
+  if (bus.has_server(ui_server)) {
+    auto done = std::make_shared<std::promise<std::string>>();
+    auto f = done->get_future();
+    auto id = bus.request(ui_server + ".approve", json::serialize(ask), nullptr, [done](int status, std::string_view body) {
+      auto reply = parse_object(body);
+      done->set_value(status == KEEL_OK ? str_field(reply, "decision") : "deny");
+    });
+    {
+      std::lock_guard lock(s.mu);
+      s.active_requests.insert(id);
+    }
+    auto timeout = std::chrono::milliseconds(config.int_or("approval_timeout_ms", 300000));
+    if (f.wait_for(timeout) == std::future_status::ready) decision = f.get();
+    else bus.cancel(id);  // silence counts as a denial
+    std::lock_guard lock(s.mu);
+    s.active_requests.erase(id);
+  }
+  publish(s, "approval.resolved", json::object{{"call_id", call.call_id}, {"decision", decision}});
+  return decision;
+}
+
+Kernel::Impl::Verdict Kernel::Impl::authorize(Session& s, const ToolCall& call) {
+  auto policy_name = config.string_or("policy", "exec-policy");
+  auto server = ModuleHost::server_name(KEEL_CAP_POLICY, policy_name);
+  if (!bus.has_server(server)) {
+    for (auto& m : host->modules())
+      if (m.name == policy_name && m.state != ModuleState::loaded)  // installed but broken: refuse, loudly
+        return {false, true, "refused: the policy module '" + policy_name + "' did not load (" + m.reason + ")"};
+    return {true, true, ""};  // no policy module installed: the sandbox alone confines tools
+  }
+  json::object q{{"tool", call.name}, {"arguments", call.arguments}, {"cwd", s.cwd},
+                 {"approval_mode", config.string_or("approval_policy", "on-request")},
+                 {"sandbox_mode", config.string_or("sandbox_mode", "workspace-write")}};
+  std::promise<std::pair<int, std::string>> done;
+  auto f = done.get_future();
+  bus.request(server + ".check", json::serialize(q), nullptr,
+              [&done](int status, std::string_view body) { done.set_value({status, std::string(body)}); });
+  auto [status, body] = f.get();
+  auto d = parse_object(body);
+  if (status != KEEL_OK) return {false, true, "refused: the policy check failed (" + body + ")"};
+  auto decision = str_field(d, "decision");
+  auto* sb = d.if_contains("sandboxed");
+  bool sandboxed = !sb || !sb->is_bool() || sb->as_bool();
+  auto reason = str_field(d, "reason");
+  if (auto rule = str_field(d, "rule"); !rule.empty()) reason += " (rule " + rule + ")";
+  if (decision == "allow") return {true, sandboxed, ""};
+  if (decision == "forbid") return {false, true, "forbidden by policy: " + reason};
+
+  json::array argv = d["argv"].is_array() ? d["argv"].as_array() : json::array{};
+  std::string key = call.name + " " + json::serialize(argv);
+  {
+    std::lock_guard lock(s.mu);
+    if (s.approved_for_session.count(key)) return {true, sandboxed, ""};
+  }
+  auto answer = ask_user(s, call, argv, reason);
+  if (answer == "approve") return {true, sandboxed, ""};
+  if (answer == "approve_session") {
+    std::lock_guard lock(s.mu);
+    s.approved_for_session.insert(key);
+    return {true, sandboxed, ""};
+  }
+  if (answer == "approve_rule") {
+    std::promise<int> added;
+    auto af = added.get_future();
+    bus.request(server + ".add_rule", json::serialize(json::object{{"argv", argv}}), nullptr,
+                [&added](int st, std::string_view) { added.set_value(st); });
+    if (af.get() != KEEL_OK) log(KEEL_LOG_WARN, "could not add the approved command to the rules");
+    return {true, sandboxed, ""};
+  }
+  if (answer == "abort") {
+    interrupt(s.id);
+    return {false, true, "aborted: the user stopped the turn instead of approving this call"};
+  }
+  return {false, true, "the user denied this call (" + reason + "); do not retry it as is"};
+}
+
+}  // namespace keel

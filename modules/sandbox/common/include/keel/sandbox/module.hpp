@@ -1,0 +1,48 @@
+// keel::sandbox::SandboxModule — the `sandbox` capability behind the keel ABI, shared by the
+// none, bwrap and landlock modules. A backend says whether it can run here and how to wrap one
+// command; this class parses requests and answers the methods:
+//
+//   prepare  {"argv","cwd","workdir"?,"env"?,"policy"} -> {"argv","env","sandbox","mode"}
+//   explain  {"argv","exit_code","output","policy"?,"cwd"?,"workdir"?} -> {"blocked","reason"}
+//   status   {} -> {"sandbox","available","reason"?,"details"}
+//
+// A backend that cannot run here never falls back to running a command unsandboxed: prepare
+// fails with KEEL_ERR_UNAVAILABLE and the reason (danger-full-access excepted, which asks for
+// no sandbox at all).
+#pragma once
+
+#include <keel/sandbox/policy.hpp>
+#include <keel/sdk/module.hpp>
+
+#include <boost/json/object.hpp>
+
+#include <optional>
+#include <string>
+
+namespace keel::sandbox {
+
+class SandboxModule : public keel::sdk::Module {
+ public:
+  SandboxModule(keel::sdk::Host& host, const boost::json::object& config, std::string backend);
+
+  void handle(keel::sdk::Call call) override;
+
+ protected:
+  // Why this backend cannot sandbox anything here (nullopt: it can). Computed once by the
+  // derived constructor through set_unavailable(); start() logs it.
+  const std::optional<std::string>& unavailable() const { return unavailable_; }
+  void set_unavailable(std::string reason);
+  // Extra facts for `status` (binary path, Landlock ABI, ...).
+  virtual boost::json::object details() const { return {}; }
+  // The wrapped argv for a request whose mode is read-only or workspace-write.
+  virtual std::vector<std::string> wrap(const PrepareRequest& request, const Plan& plan) = 0;
+
+  keel::sdk::Host& host_;
+  ModuleConfig config_;
+  std::string backend_;
+
+ private:
+  std::optional<std::string> unavailable_;
+};
+
+}  // namespace keel::sandbox
