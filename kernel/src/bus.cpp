@@ -48,6 +48,7 @@ Request::~Request() {
 }
 
 void Request::emit(std::string_view event_json) {
+  std::lock_guard lock(emit_mu_);  // a reply waits for an emit in progress, so none follows it
   if (replied_.load() || !on_emit_) return;
   try {
     on_emit_(event_json);
@@ -59,6 +60,7 @@ void Request::emit(std::string_view event_json) {
 bool Request::reply(int status, std::string_view payload_json) {
   bool expected = false;
   if (!replied_.compare_exchange_strong(expected, true)) return false;
+  { std::lock_guard wait_for_emits(emit_mu_); }
   if (on_reply_) {
     try {
       on_reply_(status, payload_json);
@@ -112,10 +114,17 @@ Bus::Bus(std::size_t default_queue_capacity) : default_capacity_(default_queue_c
 
 Bus::~Bus() {
   std::vector<std::shared_ptr<Subscriber>> subs;
+  std::vector<std::thread> retired;
   {
     std::lock_guard lock(mu_);
     subs.swap(subscribers_);
+    retired.swap(retired_);
   }
+  for (auto& t : retired)
+    if (t.joinable()) {
+      if (t.get_id() == std::this_thread::get_id()) t.detach();
+      else t.join();
+    }
   for (auto& s : subs) {
     {
       std::lock_guard lock(s->mu);
@@ -174,7 +183,10 @@ void Bus::unsubscribe(std::uint64_t id) {
   }
   sub->cv.notify_all();
   if (sub->thread.get_id() == std::this_thread::get_id()) {
-    sub->thread.detach();  // unsubscribing from inside its own handler: finish after return
+    // Unsubscribing from inside its own handler: the thread ends after the handler returns;
+    // the destructor joins it.
+    std::lock_guard lock(mu_);
+    retired_.push_back(std::move(sub->thread));
   } else if (sub->thread.joinable()) {
     sub->thread.join();
   }
@@ -229,7 +241,7 @@ static bool try_coalesce(std::deque<EventPtr>& queue, const EventPtr& ev) {
   std::string delta(string_field(last->body(), "delta"));
   delta += string_field(ev->body(), "delta");
   merged_body["delta"] = delta;
-  merged_body["seq"] = ev->seq();
+  if (ev->body().contains("seq")) merged_body["seq"] = ev->seq();
   queue.back() = std::make_shared<Event>(ev->topic(), std::move(merged_body), true);
   return true;
 }
@@ -301,13 +313,17 @@ std::uint64_t Bus::request(std::string_view topic, std::string payload, Request:
     }
   }
   if (!fn) {
-    req->reply(KEEL_ERR_NOT_FOUND, R"({"error":{"message":"nothing serves ')" + server + R"('"}})");
+    boost::json::object err{{"error", boost::json::object{{"message", "nothing serves '" + server + "'"}}}};
+    req->reply(KEEL_ERR_NOT_FOUND, boost::json::serialize(err));
     return req->id();
   }
   try {
     fn(req);
   } catch (const std::exception& e) {
     boost::json::object err{{"error", boost::json::object{{"message", std::string("server '") + server + "' failed: " + e.what()}}}};
+    req->reply(KEEL_ERR_INTERNAL, boost::json::serialize(err));
+  } catch (...) {
+    boost::json::object err{{"error", boost::json::object{{"message", "server '" + server + "' failed"}}}};
     req->reply(KEEL_ERR_INTERNAL, boost::json::serialize(err));
   }
   return req->id();

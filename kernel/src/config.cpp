@@ -44,11 +44,12 @@ boost::json::object read_toml_file(const fs::path& path) {
   }
 }
 
-fs::path find_project_config(const fs::path& cwd) {
+fs::path find_project_config(const fs::path& cwd, const fs::path& user_file) {
+  std::error_code ec;
   for (fs::path dir = cwd; !dir.empty(); dir = dir.parent_path()) {
     auto candidate = dir / ".keel" / "config.toml";
-    std::error_code ec;
-    if (fs::is_regular_file(candidate, ec)) return candidate;
+    // ~/.keel/config.toml is the user layer, not a project's, even when cwd is under ~.
+    if (fs::is_regular_file(candidate, ec) && !fs::equivalent(candidate, user_file, ec)) return candidate;
     if (fs::exists(dir / ".git", ec)) break;  // the project root bounds the search
     if (dir == dir.parent_path()) break;
   }
@@ -74,10 +75,10 @@ void merge_json(boost::json::object& base, const boost::json::object& overlay) {
 Config Config::load(const ConfigSources& sources) {
   Config config;
   config.keel_home_ = sources.keel_home.empty() ? default_keel_home() : sources.keel_home;
-  config.cwd_ = sources.cwd.empty() ? fs::current_path() : fs::absolute(sources.cwd);
+  config.cwd_ = fs::weakly_canonical(sources.cwd.empty() ? fs::current_path() : fs::absolute(sources.cwd));
   if (sources.read_files) {
     std::vector<fs::path> layers{sources.system_file, config.keel_home_ / "config.toml",
-                                 find_project_config(config.cwd_)};
+                                 find_project_config(config.cwd_, config.keel_home_ / "config.toml")};
     for (auto& file : layers) {
       std::error_code ec;
       if (file.empty() || !fs::is_regular_file(file, ec)) continue;

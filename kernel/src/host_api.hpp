@@ -11,6 +11,8 @@
 #include <boost/dll/shared_library.hpp>
 
 #include <atomic>
+#include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -50,7 +52,10 @@ struct ModuleHost::Impl {
 
   Bus& bus;
   ModuleHostOptions options;
-  std::vector<ModuleInfo> infos;
+  mutable std::mutex mu;  // guards infos, deferred, trusted (loading may happen on any thread)
+  std::deque<ModuleInfo> infos;
+  std::map<std::string, market::InstalledModule> deferred;
+  std::vector<market::PublicKey> trusted;
   std::vector<std::unique_ptr<Loaded>> loaded_modules;
 
   void log(keel_log_level level, std::string_view message);

@@ -50,6 +50,22 @@ Kernel::Impl::Impl(Config c) : config(std::move(c)) {
   options.allow_legacy_signatures = config.bool_or("security.allow_legacy_signatures", false);
   options.log = [this](keel_log_level l, std::string_view m) { log(l, m); };
   options.module_config = [this](const ModuleInfo& info) { return module_config(info); };
+  options.defer = [this](const std::string& name, const std::string& kind) {
+    // Tools (and memory, which also offers a tool) always load; of the other kinds only the
+    // selected ones do.
+    if (kind == "tool" || kind == "memory") return false;
+    if (kind == "provider") {
+      try {
+        return resolve_provider(config, config.string_or("model_provider", "openai")).module != name;
+      } catch (const std::exception&) {
+        return true;
+      }
+    }
+    if (kind == "ui") return name != config.string_or("ui", "exec");
+    if (kind == "sandbox") return name != config.string_or("sandbox", "bwrap") && name != "none";
+    if (kind == "policy") return name != config.string_or("policy", "exec-policy");
+    return false;
+  };
   host = std::make_unique<ModuleHost>(bus, std::move(options));
   host->load_all();
   serve_kernel_topics();
@@ -151,7 +167,10 @@ void Kernel::Impl::serve_kernel_topics() {
       json::array caps;
       for (auto& c : m.capabilities)
         caps.push_back(json::object{{"kind", ModuleHost::kind_name(c.kind)}, {"name", c.name}, {"flags", c.flags}});
-      const char* state = m.state == ModuleState::loaded ? "loaded" : m.state == ModuleState::refused ? "refused" : "failed";
+      const char* state = m.state == ModuleState::loaded    ? "loaded"
+                          : m.state == ModuleState::refused ? "refused"
+                          : m.state == ModuleState::deferred ? "deferred"
+                                                            : "failed";
       mods.push_back(json::object{{"name", m.name},     {"version", m.version},     {"kind", m.kind},
                                   {"state", state},     {"reason", m.reason},       {"signer", m.signer},
                                   {"dir", m.dir.string()}, {"verify_ms", m.verify_ms}, {"load_ms", m.load_ms},
@@ -261,6 +280,7 @@ std::uint64_t Kernel::subscribe(std::string topic_prefix, Bus::Handler handler) 
 void Kernel::unsubscribe(std::uint64_t id) { impl_->bus.unsubscribe(id); }
 
 int Kernel::run_ui(const std::string& name, boost::json::object args) {
+  impl_->host->ensure_loaded(name);
   auto server = ModuleHost::server_name(KEEL_CAP_UI, name);
   if (!impl_->bus.has_server(server)) {
     impl_->log(KEEL_LOG_ERROR, "no UI module '" + name + "' is loaded (see `keel modules`)");

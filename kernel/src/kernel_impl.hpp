@@ -41,8 +41,10 @@ struct Session {
   ProviderChoice provider;
   std::int64_t context_window = 0;     // 0: unknown, no automatic compaction
   std::int64_t auto_compact_limit = 0;
+  bool parallel_tool_calls = true;
   std::set<std::string> approved_for_session;  // commands the user approved for this session
   std::string turn_diff;                       // unified diffs of this turn's file changes
+  std::vector<std::string> pending_images;     // data URLs to attach to the next request
 
   std::mutex mu;
   boost::json::array history;

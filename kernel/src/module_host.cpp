@@ -101,9 +101,13 @@ std::string ModuleHost::server_name(keel_capability_kind kind, std::string_view 
   return std::string(kind_name(kind)) + "." + std::string(name);
 }
 
-const std::vector<ModuleInfo>& ModuleHost::modules() const { return impl_->infos; }
+std::vector<ModuleInfo> ModuleHost::modules() const {
+  std::lock_guard lock(impl_->mu);
+  return {impl_->infos.begin(), impl_->infos.end()};
+}
 
 std::vector<CapabilityInfo> ModuleHost::capabilities(keel_capability_kind kind) const {
+  std::lock_guard lock(impl_->mu);
   std::vector<CapabilityInfo> out;
   for (auto& info : impl_->infos)
     if (info.state == ModuleState::loaded)
@@ -112,19 +116,45 @@ std::vector<CapabilityInfo> ModuleHost::capabilities(keel_capability_kind kind) 
   return out;
 }
 
-const CapabilityInfo* ModuleHost::find_capability(keel_capability_kind kind, std::string_view name) const {
+std::optional<CapabilityInfo> ModuleHost::find_capability(keel_capability_kind kind, std::string_view name) const {
+  std::lock_guard lock(impl_->mu);
   for (auto& info : impl_->infos)
     if (info.state == ModuleState::loaded)
       for (auto& c : info.capabilities)
-        if (c.kind == kind && c.name == name) return &c;
-  return nullptr;
+        if (c.kind == kind && c.name == name) return c;
+  return std::nullopt;
+}
+
+bool ModuleHost::ensure_loaded(const std::string& name) {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->deferred.find(name);
+  if (it != impl_->deferred.end()) {
+    auto m = it->second;
+    impl_->deferred.erase(it);
+    std::erase_if(impl_->infos, [&](const ModuleInfo& i) { return i.name == name && i.state == ModuleState::deferred; });
+    impl_->load_one(m, impl_->trusted);
+  }
+  for (auto& info : impl_->infos)
+    if (info.name == name && info.state == ModuleState::loaded) return true;
+  return false;
+}
+
+void ModuleHost::load_deferred() {
+  std::vector<std::string> names;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (auto& [name, m] : impl_->deferred) names.push_back(name);
+  }
+  for (auto& n : names) ensure_loaded(n);
 }
 
 void ModuleHost::load_all() {
+  std::lock_guard lock(impl_->mu);
   auto& o = impl_->options;
   market::StoreLayout store{o.keel_home};
   std::vector<std::string> warnings;
-  auto trusted = market::load_trusted_keys(store.trusted_keys(), warnings);
+  impl_->trusted = market::load_trusted_keys(store.trusted_keys(), warnings);
+  auto& trusted = impl_->trusted;
   for (auto& w : warnings) impl_->log(KEEL_LOG_WARN, w);
 
   std::vector<market::DiscoveryProblem> problems;
@@ -140,7 +170,23 @@ void ModuleHost::load_all() {
     info.reason = p.reason;
     impl_->refuse(std::move(info));
   }
-  for (auto& m : found) impl_->load_one(m, trusted);
+  for (auto& m : found) {
+    if (o.defer && o.defer(m.manifest.name, m.manifest.kind) && !impl_->deferred.count(m.manifest.name)) {
+      ModuleInfo info;
+      info.name = m.manifest.name;
+      info.version = m.manifest.version;
+      info.kind = m.manifest.kind;
+      info.description = m.manifest.description;
+      info.dir = m.dir;
+      info.library = m.library();
+      info.state = ModuleState::deferred;
+      info.reason = "not loaded: the configuration does not use it";
+      impl_->infos.push_back(std::move(info));
+      impl_->deferred.emplace(m.manifest.name, m);
+      continue;
+    }
+    impl_->load_one(m, trusted);
+  }
 }
 
 // ---- Impl -------------------------------------------------------------------------------

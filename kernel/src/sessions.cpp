@@ -63,6 +63,29 @@ constexpr const char* kCompactPrompt =
     "user's goals, what has been done (files changed, commands run and their results), what is left, and any "
     "facts needed to go on. Be concise and complete; answer with the summary only.";
 
+// What is known of a model: [models.<id>] in the configuration, over the listing that
+// `keel models` cached for the provider ($KEEL_HOME/cache/models-<provider>.json).
+json::object model_metadata(const Config& config, const std::string& provider_id, const std::string& model) {
+  json::object meta;
+  std::ifstream in(config.keel_home() / "cache" / ("models-" + provider_id + ".json"), std::ios::binary);
+  if (in) {
+    std::stringstream text;
+    text << in.rdbuf();
+    auto cache = parse_object(text.str());
+    if (auto* models = cache.if_contains("models"); models && models->is_array())
+      for (auto& m : models->as_array())
+        if (m.is_object() && str_field(m.as_object(), "id") == model) meta = m.as_object();
+  }
+  if (auto* own = config.find("models"); own && own->is_object())
+    if (auto* entry = own->as_object().if_contains(model); entry && entry->is_object()) merge_json(meta, entry->as_object());
+  return meta;
+}
+
+std::int64_t int_of(const json::object& o, std::string_view key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_int64() ? v->as_int64() : 0;
+}
+
 }  // namespace
 
 std::string Kernel::Impl::memory_server() const {
@@ -125,7 +148,10 @@ std::string Kernel::Impl::start_session(const SessionOptions& o) {
   s->ui = o.ui;
   s->provider = resolve_provider(config, o.provider.empty() ? config.string_or("model_provider", "openai") : o.provider);
   if (s->model.empty()) s->model = str_field(s->provider.entry, "default_model");
-  s->context_window = config.int_or("model_context_window", 0);
+  host->ensure_loaded(s->provider.module);
+  auto meta = model_metadata(config, s->provider.id, s->model);
+  s->context_window = config.int_or("model_context_window", int_of(meta, "context_window"));
+  if (auto* p = meta.if_contains("supports_parallel_tool_calls"); p && p->is_bool()) s->parallel_tool_calls = p->as_bool();
   s->auto_compact_limit = config.int_or("model_auto_compact_token_limit", s->context_window * 9 / 10);
 
   // A sandbox the kernel cannot provide is an error now, never a silent run without one.

@@ -27,7 +27,7 @@ json::object parse_object(std::string_view text) {
 
 bool Kernel::Impl::parallel_safe(const std::string& tool) {
   if (!config.bool_or("parallel_tool_calls", true)) return false;
-  if (auto* c = host->find_capability(KEEL_CAP_TOOL, tool)) return (c->flags & KEEL_FLAG_PARALLEL_SAFE) != 0;
+  if (auto c = host->find_capability(KEEL_CAP_TOOL, tool)) return (c->flags & KEEL_FLAG_PARALLEL_SAFE) != 0;
   std::lock_guard lock(tools_mu);
   auto it = inproc_tools.find(tool);
   return it != inproc_tools.end() && it->second.parallel_safe;
@@ -50,6 +50,15 @@ void Kernel::Impl::run_tool_calls(Session& s, const std::string& turn_id, const 
     i = end;
   }
   for (auto& o : outputs) append_history(s, std::move(o));
+  // Images a tool attached (view_image) go to the model with the next request.
+  std::vector<std::string> images;
+  {
+    std::lock_guard lock(s.mu);
+    images.swap(s.pending_images);
+  }
+  for (auto& url : images)
+    append_history(s, json::object{{"type", "message"}, {"role", "user"},
+                                   {"content", json::array{json::object{{"type", "input_image"}, {"image_url", url}}}}});
 }
 
 json::object Kernel::Impl::run_tool_call(Session& s, const std::string& turn_id, const ToolCall& call) {
@@ -104,6 +113,11 @@ json::object Kernel::Impl::run_tool_call(Session& s, const std::string& turn_id,
   if (auto diff = str_field(item, "diff"); !diff.empty()) {
     std::lock_guard lock(s.mu);
     s.turn_diff += diff;
+  }
+  if (str_field(item, "type") == "image_attachment") {
+    std::lock_guard lock(s.mu);
+    s.pending_images.push_back(str_field(item, "data_url"));
+    item.erase("data_url");  // events name the image; only the model gets its bytes
   }
   return complete(std::move(item), output, success);
 }

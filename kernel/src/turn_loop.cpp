@@ -137,6 +137,7 @@ TurnResult Kernel::Impl::run_turn(Session& s) {
   const int max_requests = static_cast<int>(config.int_or("max_model_requests_per_turn", 200));
   const std::string provider_server = ModuleHost::server_name(KEEL_CAP_PROVIDER, s.provider.module);
 
+  std::string error_code;
   auto finish = [&](std::string status, std::string error) {
     result.status = std::move(status);
     result.error = std::move(error);
@@ -155,7 +156,9 @@ TurnResult Kernel::Impl::run_turn(Session& s) {
       publish(s, "turn.completed", json::object{{"turn_id", turn_id}, {"usage", usage}});
     else
       publish(s, "turn.failed", json::object{{"turn_id", turn_id}, {"status", result.status},
-                                             {"error", json::object{{"message", result.error}}}, {"usage", usage}});
+                                             {"error", error_code.empty() ? json::object{{"message", result.error}}
+                                                                          : json::object{{"message", result.error}, {"code", error_code}}},
+                                             {"usage", usage}});
     return result;
   };
 
@@ -186,31 +189,47 @@ TurnResult Kernel::Impl::run_turn(Session& s) {
       return finish("failed", "the model made " + std::to_string(max_requests) + " requests without finishing the turn");
 
     json::object req{{"model", s.model}, {"instructions", s.instructions}, {"tools", tool_specs()},
-                     {"parallel_tool_calls", true}, {"session_id", s.id}, {"provider", s.provider.entry}};
+                     {"parallel_tool_calls", s.parallel_tool_calls}, {"session_id", s.id}, {"provider", s.provider.entry}};
+    if (auto effort = config.string_or("model_reasoning_effort", ""); !effort.empty()) req["reasoning_effort"] = effort;
     {
       std::lock_guard lock(s.mu);
       req["input"] = s.history;
     }
 
-    // Stream the response: deltas become item.* events as they arrive.
-    std::map<std::string, std::string> stream_items;  // provider item id → our item id
+    // Stream the response: deltas become item.* events as they arrive. When the provider
+    // retries, the partial attempt is discarded: its items are reset and reused by the next.
+    std::map<std::string, std::string> stream_items;          // kind:provider item id → our item id
+    std::map<std::string, std::vector<std::string>> orphans;  // kind → ids of a discarded attempt
+    std::map<std::string, std::deque<std::string>> streamed;  // kind → ids, in the order they started
     std::promise<std::pair<int, std::string>> reply_promise;
     auto reply_future = reply_promise.get_future();
     auto on_emit = [&](std::string_view text) {
       auto ev = parse_object(text);
       auto type = str_field(ev, "type");
       if (type == "output_text.delta" || type == "reasoning.delta") {
-        auto key = type + ":" + str_field(ev, "item_id");
-        auto [it, fresh] = stream_items.try_emplace(key);
         std::string kind = type == "output_text.delta" ? "agent_message" : "reasoning";
+        auto [it, fresh] = stream_items.try_emplace(type + ":" + str_field(ev, "item_id"));
         if (fresh) {
-          it->second = next_item_id(s);
-          publish(s, "item.started", json::object{{"item", json::object{{"id", it->second}, {"type", kind}, {"text", ""}}}});
+          auto& spare = orphans[kind];
+          if (!spare.empty()) {
+            it->second = spare.front();
+            spare.erase(spare.begin());
+          } else {
+            it->second = next_item_id(s);
+            publish(s, "item.started", json::object{{"item", json::object{{"id", it->second}, {"type", kind}, {"text", ""}}}});
+          }
+          streamed[kind].push_back(it->second);
         }
         publish(s, "item.delta", json::object{{"item_id", it->second}, {"kind", kind}, {"delta", str_field(ev, "delta")}},
                 true);
       } else if (type == "retry") {
-        stream_items.clear();  // the partial response is discarded; its items start over
+        for (auto& [key, id] : stream_items) {
+          std::string kind = key.starts_with("output_text") ? "agent_message" : "reasoning";
+          publish(s, "item.updated", json::object{{"item", json::object{{"id", id}, {"type", kind}, {"text", ""}}}});
+          orphans[kind].push_back(id);
+        }
+        stream_items.clear();
+        streamed.clear();
         ev.erase("type");
         publish(s, "provider.retry", std::move(ev));
       }
@@ -231,15 +250,24 @@ TurnResult Kernel::Impl::run_turn(Session& s) {
     }
     auto reply = parse_object(body);
     if (s.interrupted) return finish("interrupted", "turn interrupted");
-    if (status != KEEL_OK) return finish("failed", error_message(reply, "the model provider failed"));
+    if (status != KEEL_OK) {
+      if (auto* e = reply.if_contains("error"); e && e->is_object()) error_code = str_field(e->as_object(), "code");
+      return finish("failed", error_message(reply, "the model provider failed"));
+    }
     if (auto* u = reply.if_contains("usage"); u && u->is_object()) add_usage(usage, u->as_object());
 
     // Record the response; collect tool calls.
     std::vector<ToolCall> calls;
     json::array items;
     if (auto* v = reply.if_contains("items"); v && v->is_array()) items = v->as_array();
-    std::map<std::string, std::string> streamed;  // by item kind: the last streamed id, to reuse for completion
-    for (auto& [key, ours] : stream_items) streamed[key.substr(0, key.find(':'))] = ours;
+    // A finished item takes the id its stream started under, in order.
+    auto streamed_id = [&](const std::string& kind) {
+      auto& ids = streamed[kind];
+      if (ids.empty()) return next_item_id(s);
+      auto id = ids.front();
+      ids.pop_front();
+      return id;
+    };
     for (auto& value : items) {
       if (!value.is_object()) continue;
       auto& item = value.as_object();
@@ -247,9 +275,7 @@ TurnResult Kernel::Impl::run_turn(Session& s) {
       auto type = str_field(item, "type");
       if (type == "message" && str_field(item, "role") == "assistant") {
         result.last_agent_message = message_text(item);
-        auto it = streamed.find("output_text.delta");
-        std::string id = it != streamed.end() ? it->second : next_item_id(s);
-        if (it != streamed.end()) streamed.erase(it);
+        std::string id = streamed_id("agent_message");
         publish(s, "item.completed",
                 json::object{{"item", json::object{{"id", id}, {"type", "agent_message"}, {"text", result.last_agent_message}}}});
       } else if (type == "reasoning") {
@@ -257,9 +283,7 @@ TurnResult Kernel::Impl::run_turn(Session& s) {
         if (auto* sum = item.if_contains("summary"); sum && sum->is_array())
           for (auto& part : sum->as_array())
             if (part.is_object()) text += str_field(part.as_object(), "text");
-        auto it = streamed.find("reasoning.delta");
-        std::string id = it != streamed.end() ? it->second : next_item_id(s);
-        if (it != streamed.end()) streamed.erase(it);
+        std::string id = streamed_id("reasoning");
         publish(s, "item.completed", json::object{{"item", json::object{{"id", id}, {"type", "reasoning"}, {"text", text}}}});
       } else if (type == "function_call" || type == "custom_tool_call") {
         bool freeform = type == "custom_tool_call";
@@ -267,6 +291,11 @@ TurnResult Kernel::Impl::run_turn(Session& s) {
                                  str_field(item, freeform ? "input" : "arguments")});
       }
     }
+    // Items a discarded attempt started and the final answer did not reuse end here.
+    for (auto& [kind, ids] : streamed) orphans[kind].insert(orphans[kind].end(), ids.begin(), ids.end());
+    for (auto& [kind, ids] : orphans)
+      for (auto& id : ids)
+        publish(s, "item.completed", json::object{{"item", json::object{{"id", id}, {"type", kind}, {"text", ""}}}});
     if (calls.empty()) {
       std::lock_guard lock(s.mu);
       if (s.pending_input.empty()) break;

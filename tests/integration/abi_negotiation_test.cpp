@@ -41,14 +41,14 @@ TEST_CASE("ABI negotiation: newer major and newer minor are refused, the rest st
 
   SECTION("a module built for a newer major version is refused") {
     check_refusal_line(h, "abi-newer-major", "major versions must match");
-    auto& m = h.info("abi-newer-major");
+    auto m = h.info("abi-newer-major");
     CHECK(m.state == ModuleState::refused);
     CHECK(m.reason.find("2.0") != std::string::npos);  // what it was built for
     CHECK(m.reason.find("1.x") != std::string::npos);  // what this keel speaks
   }
   SECTION("a module built for a newer minor version is refused") {
     check_refusal_line(h, "abi-newer-minor", "upgrade keel");
-    auto& m = h.info("abi-newer-minor");
+    auto m = h.info("abi-newer-minor");
     CHECK(m.state == ModuleState::refused);
     CHECK(m.reason.find("1.5") != std::string::npos);
     CHECK(m.reason.find("1.0") != std::string::npos);
@@ -73,16 +73,16 @@ TEST_CASE("ABI negotiation: newer major and newer minor are refused, the rest st
     CHECK(h.info("abi-start-fails").state == ModuleState::failed_to_start);
   }
   SECTION("the good modules load and answer over the bus") {
-    auto& echo = h.info("echo-tool");
+    auto echo = h.info("echo-tool");
     CHECK(echo.state == ModuleState::loaded);
     CHECK(echo.reason.empty());
     CHECK_FALSE(echo.signer.empty());
     REQUIRE(echo.capabilities.size() == 2);
-    auto* e = h.host->find_capability(KEEL_CAP_TOOL, "echo");
-    REQUIRE(e != nullptr);
+    auto e = h.host->find_capability(KEEL_CAP_TOOL, "echo");
+    REQUIRE(e);
     CHECK((e->flags & KEEL_FLAG_PARALLEL_SAFE) != 0);
-    auto* w = h.host->find_capability(KEEL_CAP_TOOL, "slow_write");
-    REQUIRE(w != nullptr);
+    auto w = h.host->find_capability(KEEL_CAP_TOOL, "slow_write");
+    REQUIRE(w);
     CHECK((w->flags & KEEL_FLAG_MUTATING) != 0);
     CHECK((w->flags & KEEL_FLAG_PARALLEL_SAFE) == 0);
 

@@ -20,7 +20,7 @@ TEST_CASE("a host speaking ABI 1.1 loads modules built for 1.0 and refuses 1.5",
   LoadedHome h(home);
   INFO("host log:\n" << h.all_log());
 
-  auto& older = h.info("abi-current");
+  auto older = h.info("abi-current");
   CHECK(older.state == ModuleState::loaded);
   CHECK(older.reason.empty());
   auto p = call_tool(h.bus, "abi-current", "{}");

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <chrono>
 #include <thread>
 
@@ -70,7 +71,28 @@ struct Recorder {
     std::lock_guard lock(mu);
     return events;
   }
+  // Waits (up to `timeout`) for an event satisfying `pred`.
+  template <class Pred>
+  bool wait_for(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      {
+        std::lock_guard lock(mu);
+        for (auto& e : events)
+          if (pred(e)) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
 };
+
+// The shell command of this turn has started producing output.
+bool command_output(const json::object& e) {
+  auto type = str(e, "type");
+  return (type == "item.delta" && str(e, "kind") == "command_output") ||
+         (type == "item.started" && e.at("item").as_object().contains("command"));
+}
 
 TurnResult wait(std::future<TurnResult> f) {
   REQUIRE(f.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
@@ -79,11 +101,11 @@ TurnResult wait(std::future<TurnResult> f) {
 
 void require_loaded(Kernel& k, const std::vector<std::string>& names) {
   for (auto& n : names) {
-    const ModuleInfo* info = nullptr;
+    std::optional<ModuleInfo> info;
     for (auto& m : k.modules().modules())
-      if (m.name == n) info = &m;
+      if (m.name == n) info = m;
     INFO("module " << n);
-    REQUIRE(info != nullptr);
+    REQUIRE(info);
     INFO(info->reason);
     REQUIRE(info->state == ModuleState::loaded);
   }
@@ -108,10 +130,9 @@ bool overlap(const Interval& a, const Interval& b) { return a.start < b.end && b
 TEST_CASE("a full turn: the model runs `echo hello` with the shell tool, then answers", "[integration][turn]") {
   TurnHome fx;
   Kernel kernel(fx.config({
-      R"({"tool_calls":[{"name":"shell","call_id":"call_hello","arguments":{"command":["bash","-lc","echo hello"]}}]})",
+      R"({"tool_calls":[{"name":"shell","call_id":"call_hello","arguments":{"command":["bash","-c","echo hello"]}}]})",
       R"({"text":"done","expect":{"output_contains":"hello"}})",
   }));
-  require_loaded(kernel, {"replay", "shell", "exec", "echo-tool"});
   auto rec = std::make_shared<Recorder>();
   auto sub = kernel.subscribe("event", [rec](const Event& e) { (*rec)(e); });
 
@@ -121,6 +142,7 @@ TEST_CASE("a full turn: the model runs `echo hello` with the shell tool, then an
   CHECK(result.ok());
   CHECK(result.last_agent_message == "done");
   CHECK(!result.session_id.empty());
+  require_loaded(kernel, {"replay", "shell", "echo-tool"});  // (the exec UI may stay deferred)
   kernel.bus().drain();
   kernel.unsubscribe(sub);
 
@@ -242,9 +264,9 @@ TEST_CASE("parallel-safe tool calls overlap; mutating ones run one at a time", "
         R"({"name":"echo","call_id":"e3","arguments":{"text":"three"}}]})",
         R"({"text":"written"})",
     }));
-    require_loaded(kernel, {"echo-tool"});
     auto result = wait(kernel.submit_user_turn("echo and write"));
     INFO(result.error);
+    require_loaded(kernel, {"echo-tool"});
     REQUIRE(result.ok());
 
     // Outputs are recorded in the order of the calls, whatever order they finished in.
@@ -273,7 +295,7 @@ TEST_CASE("parallel-safe tool calls overlap; mutating ones run one at a time", "
 TEST_CASE("a tool failure or an unknown tool is reported to the model and the turn goes on", "[integration][turn]") {
   TurnHome fx;
   Kernel kernel(fx.config({
-      R"({"tool_calls":[{"name":"shell","call_id":"c1","arguments":{"command":["bash","-lc","exit 3"]}},)"
+      R"({"tool_calls":[{"name":"shell","call_id":"c1","arguments":{"command":["bash","-c","exit 3"]}},)"
       R"({"name":"no_such_tool","call_id":"c2","arguments":{}},)"
       R"({"name":"echo","call_id":"c3","arguments":"{not json"}]})",
       R"({"text":"recovered"})",
@@ -292,7 +314,7 @@ TEST_CASE("a tool failure or an unknown tool is reported to the model and the tu
 TEST_CASE("the real `keel exec --json --replay` runs the same turn", "[integration][turn][cli]") {
   TurnHome fx;
   (void)fx.config({
-      R"({"tool_calls":[{"name":"shell","arguments":{"command":["bash","-lc","echo hello"]}}]})",
+      R"({"tool_calls":[{"name":"shell","arguments":{"command":["bash","-c","echo hello"]}}]})",
       R"({"text":"done","expect":{"output_contains":"hello"}})",
   });
   fs::path last = fx.tmp / "last.txt";
@@ -317,4 +339,75 @@ TEST_CASE("the real `keel exec --json --replay` runs the same turn", "[integrati
   CHECK(types.back() == "turn.completed");
   CHECK(std::count(types.begin(), types.end(), "turn.started") == 1);
   CHECK(read_file(last).find("done") != std::string::npos);
+}
+
+// KNOWN BUG (hence [!mayfail]): Bus::request() runs the server on the caller's thread, and a
+// module's handle() may block there (the SDK's tool helper runs the tool inside it), so the
+// turn loop learns the request id -- and records it in Session::active_requests -- only after
+// the call has finished (kernel/src/tool_dispatch.cpp, bus.request(...) then
+// active_requests.insert(id); the same in turn_loop.cpp for provider streams). interrupt()
+// therefore finds nothing to cancel: the command runs on until its own timeout (here 4 s).
+TEST_CASE("interrupting a turn stops the running command and ends the turn", "[integration][turn][interrupt][!mayfail]") {
+  TurnHome fx;
+  Kernel kernel(fx.config({
+      R"({"tool_calls":[{"name":"shell","arguments":{"command":["bash","-c","echo started; sleep 20"],"timeout_ms":4000}}]})",
+      R"({"text":"never"})",
+  }));
+  auto rec = std::make_shared<Recorder>();
+  auto sub = kernel.subscribe("event", [rec](const Event& e) { (*rec)(e); });
+  auto session = kernel.start_session();
+  auto future = kernel.submit(session, "sleep for a while");
+  REQUIRE(rec->wait_for(command_output));
+  auto t0 = Clock::now();
+  kernel.interrupt(session);
+  REQUIRE(future.wait_for(std::chrono::seconds(8)) == std::future_status::ready);
+  auto elapsed = Clock::now() - t0;
+  auto result = future.get();
+  CHECK(result.status == "interrupted");
+  CHECK(result.last_agent_message.empty());
+  // The command would have run 4 s (its timeout) had the interrupt not killed it.
+  CHECK(elapsed < std::chrono::milliseconds(2000));
+  kernel.bus().drain();
+  kernel.unsubscribe(sub);
+  auto events = rec->snapshot();
+  std::string dump;
+  for (auto& e : events) dump += json::serialize(e) + "\n";
+  INFO(dump);
+  bool turn_ended = false, answered = false;
+  for (auto& e : events) {
+    auto type = str(e, "type");
+    if (type == "turn.failed" || type == "turn.completed" || type == "turn.interrupted" || type == "turn.aborted")
+      turn_ended = true;
+    if (type == "item.completed" && str(e.at("item").as_object(), "type") == "agent_message") answered = true;
+  }
+  CHECK(turn_ended);
+  CHECK_FALSE(answered);
+
+  // The session goes on: the next turn plays the script's next response.
+  auto next = wait(kernel.submit(session, "are you there?"));
+  INFO(next.error);
+  CHECK(next.ok());
+  CHECK(next.last_agent_message == "never");
+}
+
+// Same known bug as above: ~Kernel interrupts the session, which cannot cancel the call.
+TEST_CASE("destroying the kernel during a turn ends the turn and returns promptly",
+          "[integration][turn][interrupt][!mayfail]") {
+  TurnHome fx;
+  std::future<TurnResult> future;
+  auto rec = std::make_shared<Recorder>();
+  Clock::time_point t0;
+  {
+    Kernel kernel(fx.config({
+        R"({"tool_calls":[{"name":"shell","arguments":{"command":["bash","-c","echo started; sleep 20"],"timeout_ms":4000}}]})",
+        R"({"text":"never"})",
+    }));
+    kernel.subscribe("event", [rec](const Event& e) { (*rec)(e); });
+    future = kernel.submit_user_turn("sleep for a while");
+    REQUIRE(rec->wait_for(command_output));
+    t0 = Clock::now();
+  }
+  CHECK(Clock::now() - t0 < std::chrono::milliseconds(2000));  // not the command's 4 s timeout
+  REQUIRE(future.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+  CHECK(future.get().status == "interrupted");
 }

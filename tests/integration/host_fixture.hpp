@@ -31,16 +31,17 @@ struct LoadedHome {
   }
   ~LoadedHome() { host.reset(); }  // stop modules while the bus is alive
 
-  const ModuleInfo& info(const std::string& name) const {
-    const ModuleInfo* found = nullptr;
+  // A copy: modules() may return a snapshot.
+  ModuleInfo info(const std::string& name) const {
+    std::optional<ModuleInfo> found;
     for (auto& m : host->modules())
       if (m.name == name) {
         INFO("module " << name << " is listed twice");
-        REQUIRE(found == nullptr);
-        found = &m;
+        REQUIRE(!found);
+        found = m;
       }
     INFO("module " << name << " is not listed at all");
-    REQUIRE(found != nullptr);
+    REQUIRE(found);
     return *found;
   }
 
@@ -91,7 +92,7 @@ inline ToolReply call_tool(Bus& bus, const std::string& name, const std::string&
 
 // A refusal is one line that names the module and gives the reason.
 inline void check_refusal_line(LoadedHome& h, const std::string& name, const std::string& reason_part) {
-  auto& m = h.info(name);
+  auto m = h.info(name);
   INFO("module " << name << ": reason '" << m.reason << "'\nhost log:\n" << h.all_log());
   CHECK(m.state != ModuleState::loaded);
   CHECK(m.reason.find(reason_part) != std::string::npos);

@@ -175,6 +175,8 @@ TEST_CASE("hostile archive entries in a properly signed package are refused", "[
       {"character device", {{"null", Entry::chardev, "", ""}}, "'null'"},
       {"block device", {{"sda", Entry::blockdev, "", ""}}, "'sda'"},
       {"fifo", {{"pipe", Entry::fifo, "", ""}}, "'pipe'"},
+      {"a second module.json", {{"module.json", Entry::file, manifest_as(mods::echo_tool, "echo-tool", "1.0.0"), ""}},
+       "module.json"},
   };
   for (auto& c : cases) {
     DYNAMIC_SECTION("entry: " << c.what) {
@@ -191,6 +193,20 @@ TEST_CASE("hostile archive entries in a properly signed package are refused", "[
       CHECK_FALSE(fs::exists(fs::path(outside) / "pwn"));
     }
   }
+}
+
+TEST_CASE("a signed package whose manifest names a path is refused", "[integration][packages]") {
+  PkgHome fx;
+  for (std::string name : {"../../evil", "/tmp/evil", "Evil", ".hidden"}) {
+    INFO("manifest name " << name);
+    auto members = fx.good_members(fx.lib);
+    members[0].data = "{\"name\": \"" + name + "\", \"version\": \"1.0.0\", \"kind\": \"tool\", \"library\": \"" +
+                      fx.manifest.library + "\"}";
+    auto pkg = fx.write_signed("bad-name", make_tar_gz(members));
+    expect_refused(fx, pkg, "name");
+  }
+  CHECK_FALSE(fs::exists(fx.tmp / "evil"));
+  CHECK_FALSE(fs::exists("/tmp/evil/1.0.0"));
 }
 
 TEST_CASE("a package with 100,000 entries is refused", "[integration][packages]") {

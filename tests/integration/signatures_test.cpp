@@ -55,7 +55,7 @@ struct SigHome {
 };
 
 void expect_neighbour_loads(LoadedHome& h) {
-  auto& echo = h.info("echo-tool");
+  auto echo = h.info("echo-tool");
   CHECK(echo.state == ModuleState::loaded);
   CHECK(h.bus.has_server("tool.echo"));
 }
@@ -180,7 +180,7 @@ TEST_CASE("module signatures are checked before loading", "[integration][signatu
     fx.minisign_sign(key, binding("abi-current", "1.0.0", probe_sha));
     LoadedHome h(fx.home);
     INFO(h.all_log());
-    auto& m = h.info("abi-current");
+    auto m = h.info("abi-current");
     CHECK(m.state == ModuleState::loaded);
     CHECK(m.signer == market::PublicKey::load(key.pub).key_id_hex());
     auto r = call_tool(h.bus, "abi-current", "{}");
@@ -229,9 +229,12 @@ RunResult keel_modules(const fs::path& home, const fs::path& cwd) {
 TEST_CASE("flipping one byte of an installed library makes `keel modules` refuse that module only",
           "[integration][signatures][cli]") {
   REQUIRE(fs::is_directory(kBuildHome / "modules"));
-  std::vector<std::string> names;
-  for (auto& e : fs::directory_iterator(kBuildHome / "modules"))
-    if (e.is_directory()) names.push_back(e.path().filename().string());
+  std::vector<std::string> names;  // what discovery sees (it skips dot-directories, as installs use)
+  {
+    std::vector<market::DiscoveryProblem> problems;
+    for (auto& m : market::discover_modules(kBuildHome / "modules", problems)) names.push_back(m.manifest.name);
+    REQUIRE(problems.empty());
+  }
   REQUIRE(names.size() >= 3);
 
   TempDir cwd;
@@ -279,5 +282,72 @@ TEST_CASE("flipping one byte of an installed library makes `keel modules` refuse
       REQUIRE(refusals.size() == 1);
       CHECK(refusals[0].find("module " + victim + " refused") != std::string::npos);
     }
+  }
+}
+
+TEST_CASE("a library that fails verification is never mapped", "[integration][signatures]") {
+  TempDir tmp;
+  fs::path home = tmp / "home";
+  auto key = market::generate_keypair();
+  trust(home, key.public_key, "author");
+  api_install(home, mods::ctor_canary, key.secret_key, tmp / "pkg");
+  fs::path lib = home / "modules/ctor-canary/1.0.0/libkeel-test-ctor-canary.so";
+  REQUIRE(fs::is_regular_file(lib));
+  fs::path canary_dir = tmp / "canary";
+  fs::create_directories(canary_dir);
+  fs::path mark = canary_dir / "ctor-canary.ran";
+  ::setenv("KEEL_TEST_CANARY_DIR", canary_dir.c_str(), 1);
+  struct Unset {
+    ~Unset() { ::unsetenv("KEEL_TEST_CANARY_DIR"); }
+  } unset;
+
+  SECTION("the untouched library is mapped: the canary works") {
+    LoadedHome h(home);
+    INFO(h.all_log());
+    CHECK(h.info("ctor-canary").state == ModuleState::loaded);
+    CHECK(fs::exists(mark));
+  }
+  SECTION("bytes appended to a library (still a valid ELF file): refused before mapping") {
+    {
+      std::ofstream out(lib, std::ios::binary | std::ios::app);
+      out << std::string(64, '\0') << "appended by an attacker";
+    }
+    LoadedHome h(home);
+    check_refusal_line(h, "ctor-canary", "signature");
+    CHECK_FALSE(fs::exists(mark));
+  }
+  SECTION("one byte flipped: refused before mapping") {
+    flip_byte(lib);
+    LoadedHome h(home);
+    check_refusal_line(h, "ctor-canary", "signature");
+    CHECK_FALSE(fs::exists(mark));
+  }
+  SECTION("no signature: refused before mapping") {
+    fs::remove(lib.string() + ".minisig");
+    LoadedHome h(home);
+    check_refusal_line(h, "ctor-canary", "minisig");
+    CHECK_FALSE(fs::exists(mark));
+  }
+}
+
+TEST_CASE("a broken module.json makes `keel modules` refuse that module by name; the rest load",
+          "[integration][signatures][cli]") {
+  TempDir tmp, cwd;
+  fs::path home = tmp / "home";
+  fs::copy(kBuildHome, home, fs::copy_options::recursive);
+  std::vector<market::DiscoveryProblem> problems;
+  auto found = market::discover_modules(home / "modules", problems);
+  REQUIRE(!found.empty());
+  auto victim = found.front();
+  write_file(victim.dir / "module.json", "{ this is not json");
+
+  auto r = keel_modules(home, cwd.path());
+  INFO(r.describe());
+  REQUIRE(r.exit_code == 0);
+  auto ls = module_lines(r.out);
+  REQUIRE(ls.size() == found.size());
+  for (auto& l : ls) {
+    INFO(l.state << " " << l.name << l.rest);
+    CHECK(l.state == (l.name == victim.manifest.name ? "REFUSED" : "loaded"));
   }
 }

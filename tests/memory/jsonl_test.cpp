@@ -128,7 +128,7 @@ TEST_CASE("memory-jsonl: open, append and load round-trip every item", "[memory]
   }
 
   auto loaded = call_ok(host, "jsonl", "load", json::object{{"session_id", "sess-1"}});
-  CHECK(loaded.at("path") == path.string());
+  CHECK(loaded.at("path") == json::value(path.string()));
   CHECK(strings(loaded, "warnings").empty());
   CHECK(loaded.at("session").at("session_id") == "sess-1");
   CHECK(loaded.at("session").at("cwd") == "/work/project");
@@ -226,7 +226,7 @@ TEST_CASE("memory-jsonl: a torn last line is skipped and later appends stay read
 
   // Resume and append: the new record must not be glued onto the fragment.
   auto reopened = call_ok(host, "jsonl", "open", json::object{{"session_id", "sess-t2"}, {"resumed", true}});
-  CHECK(reopened.at("path") == path.string());
+  CHECK(reopened.at("path") == json::value(path.string()));
   append_item(host, "sess-t2", message("user", "four"));
   loaded = call_ok(host, "jsonl", "load", json::object{{"session_id", "sess-t2"}});
   CHECK(loaded.at("items") == json::array{message("user", "one"), message("assistant", "two"), message("user", "four")});
@@ -286,7 +286,7 @@ TEST_CASE("memory-jsonl: SIGKILL in the middle of a tool call loses no completed
   AbiTestHost host(kModule);
   host.start(config_for(home));
   auto loaded = call_ok(host, "jsonl", "load", json::object{{"session_id", "sess-kill"}});
-  CHECK(loaded.at("path") == path.string());
+  CHECK(loaded.at("path") == json::value(path.string()));
   CHECK(loaded.at("session").at("cwd") == "/work/project");
   auto& items = loaded.at("items").as_array();
   REQUIRE(items.size() == 7);
@@ -425,7 +425,7 @@ TEST_CASE("memory-jsonl: a resumed session appends to the same file", "[memory][
   auto loaded = call_ok(second, "jsonl", "load", json::object{{"session_id", "sess-r"}});
   auto reopened = call_ok(second, "jsonl", "open",
                           json::object{{"session_id", "sess-r"}, {"resumed", true}, {"cwd", "/work/project"}});
-  CHECK(reopened.at("path") == path.string());
+  CHECK(reopened.at("path") == json::value(path.string()));
   for (std::size_t i = 4; i < items.size(); ++i) append_item(second, "sess-r", items[i].as_object());
 
   CHECK(rollout_files(home) == std::vector<fs::path>{path});
@@ -437,7 +437,7 @@ TEST_CASE("memory-jsonl: a resumed session appends to the same file", "[memory][
   CHECK(call_ok(second, "jsonl", "load", json::object{{"session_id", "sess-r"}}).at("items") == items);
 
   // Opening it again while it is open hands back the same file.
-  CHECK(call_ok(second, "jsonl", "open", json::object{{"session_id", "sess-r"}, {"resumed", true}}).at("path") == path.string());
+  CHECK(call_ok(second, "jsonl", "open", json::object{{"session_id", "sess-r"}, {"resumed", true}}).at("path") == json::value(path.string()));
   // close releases it; append then needs a new open.
   call_ok(second, "jsonl", "close", json::object{{"session_id", "sess-r"}});
   CHECK(call_json(second, "jsonl", "append", json::object{{"session_id", "sess-r"}, {"record", json::object{{"type", "event"}}}}).status ==

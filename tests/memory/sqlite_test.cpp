@@ -368,3 +368,35 @@ TEST_CASE("memory-sqlite: threads and two connections in one process lose nothin
   CHECK(call_ok(one, "sqlite", "count", json::object{}).at("count") == kThreads * kEach);
   CHECK(call_ok(two, "sqlite", "count", json::object{}).at("count") == kThreads * kEach);
 }
+
+TEST_CASE("memory-sqlite: recall stays relevant when the words match more notes than it ranks",
+          "[memory][sqlite]") {
+  TempDir dir;
+  auto db = dir.path / "memory.db";
+  AbiTestHost host(kModule);
+  host.start(config_for(db));
+  auto both = remember(host, "The widget factory paints a zebra stripe on every widget.");
+  auto rare = remember(host, "A zebra crossing is in front of the office.");
+  {
+    // Far more notes with a common word than recall ranks one by one.
+    Db raw(db);
+    raw.exec("BEGIN");
+    for (int i = 0; i < 8000; ++i)
+      raw.exec("INSERT INTO memories(text, created_at) VALUES ('common widget note number " + std::to_string(i) +
+               "', '2025-01-01T00:00:00.000Z')");
+    raw.exec("COMMIT");
+  }
+  // Notes holding every word come first, then those with the rare word, then the rest.
+  auto found = tool(host, json::object{{"action", "recall"}, {"query", "zebra widget"}, {"limit", 5}});
+  auto& memories = found.item.at("memories").as_array();
+  REQUIRE(memories.size() == 5);
+  CHECK(memories[0].at("id") == both);
+  CHECK(memories[1].at("id") == rare);
+  // One very common word alone: still an answer (the newest matches, ranked), quickly.
+  auto common = tool(host, json::object{{"action", "recall"}, {"query", "widget"}, {"limit", 3}});
+  REQUIRE(common.item.at("memories").as_array().size() == 3);
+  for (auto& m : common.item.at("memories").as_array())
+    CHECK(std::string(m.at("text").as_string()).find("widget") != std::string::npos);
+  // A word nobody wrote: nothing, not noise.
+  CHECK(tool(host, json::object{{"action", "recall"}, {"query", "okapi"}}).item.at("memories").as_array().empty());
+}

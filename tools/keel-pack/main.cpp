@@ -4,6 +4,8 @@
 //   keel-pack sign --key SEC FILE [-t "trusted comment"]
 //   keel-pack verify --pub PUB FILE
 //   keel-pack install --home KEEL_HOME PKG
+//   keel-pack index DIR --key SEC [--name NAME] [--version N] [--expires-days D]
+//                   [--yank NAME@VERSION]... [--unyank NAME@VERSION]...
 // Secret keys are minisign's own format; an encrypted one takes its password from
 // KEEL_SIGN_PASSWORD or a prompt.
 #include <keel/market/archive.hpp>
@@ -11,6 +13,8 @@
 #include <keel/market/minisign.hpp>
 #include <keel/market/sha256.hpp>
 #include <keel/market/store.hpp>
+
+#include "index_command.hpp"
 
 #include <termios.h>
 #include <unistd.h>
@@ -128,6 +132,8 @@ int sign_cmd(const Args& a) {
   std::string comment;
   if (a.has("-t")) {
     comment = a.get("-t");
+  } else if (auto index = keel::pack::index_binding_of(file)) {
+    comment = *index;  // a marketplace index: bind its name, index_version and sha256
   } else {
     // A package: bind the signature to the name and version inside it.
     auto bytes = read_file_bytes(file);
@@ -170,12 +176,29 @@ int install(const Args& a) {
   return 0;
 }
 
+int index_cmd(const Args& a) {
+  if (a.positional.size() != 1) throw std::runtime_error("usage: keel-pack index DIR --key SEC");
+  keel::pack::IndexOptions o;
+  o.dir = a.positional[0];
+  if (a.has("--name")) o.name = a.get("--name");
+  if (a.has("--version")) o.version = std::stoull(a.get("--version"));
+  if (a.has("--expires-days")) o.expires_days = std::stoi(a.get("--expires-days"));
+  for (auto [it, end] = a.options.equal_range("--yank"); it != end; ++it) o.yank.push_back(it->second);
+  for (auto [it, end] = a.options.equal_range("--unyank"); it != end; ++it) o.unyank.push_back(it->second);
+  if (!o.name.empty() && !valid_module_name(o.name)) throw std::runtime_error("invalid --name '" + o.name + "'");
+  keel::pack::build_index(o, load_secret(a.get("--key")), std::cout, std::cerr);
+  return 0;
+}
+
 void usage() {
   std::cerr << "usage: keel-pack keygen -p PUB -s SEC [--force]\n"
                "       keel-pack pack --manifest module.json --lib LIB [--asset FILE]... --key SEC -o OUT\n"
                "       keel-pack sign --key SEC FILE [-t COMMENT]\n"
                "       keel-pack verify --pub PUB FILE\n"
-               "       keel-pack install --home KEEL_HOME PKG...\n";
+               "       keel-pack install --home KEEL_HOME PKG...\n"
+               "       keel-pack index DIR --key SEC [--name NAME] [--version N] [--expires-days D]\n"
+               "                       [--yank NAME@VERSION]... [--unyank NAME@VERSION]...\n"
+               "A FILE named *.json holding a marketplace index is signed with its index binding.\n";
 }
 
 }  // namespace
@@ -192,6 +215,7 @@ int main(int argc, char** argv) {
     if (cmd == "sign") return sign_cmd(parse(argc, argv, 2, {}));
     if (cmd == "verify") return verify_cmd(parse(argc, argv, 2, {}));
     if (cmd == "install") return install(parse(argc, argv, 2, {}));
+    if (cmd == "index") return index_cmd(parse(argc, argv, 2, {}));
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
       usage();
       return 0;

@@ -178,7 +178,8 @@ int run_execpolicy(const Options& o) {
 
 int run_modules(const Options& o) {
   Kernel kernel(load_config(o));
-  auto& mods = kernel.modules().modules();
+  kernel.modules().load_deferred();  // list every module as it really is, used or not
+  auto mods = kernel.modules().modules();
   if (o.json) {
     json::array out;
     for (auto& m : mods) {

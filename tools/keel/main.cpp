@@ -1,17 +1,25 @@
 #include "cli_args.hpp"
 #include "commands.hpp"
+#include "models_command.hpp"
+#include "plugin_commands.hpp"
+#include "trust_commands.hpp"
 
 #include <keel/kernel/config.hpp>
 
 #include <iostream>
+#include <string_view>
 
 int main(int argc, char** argv) {
   using namespace keel::cli;
+  // `keel plugin ...` and `keel trust ...` have their own arguments (plugin_commands.cpp).
+  if (argc > 1 && std::string_view(argv[1]) == "plugin") return run_plugin(argc - 2, argv + 2);
+  if (argc > 1 && std::string_view(argv[1]) == "trust") return run_trust(argc - 2, argv + 2);
   try {
     Options o = parse(argc, argv);
     if (o.command == "exec") return run_exec(o);
     if (o.command == "modules") return run_modules(o);
     if (o.command == "fork") return run_fork(o);
+    if (o.command == "models") return run_models(o);
     if (o.command == "sessions") return run_sessions(o);
     if (o.command == "execpolicy") return run_execpolicy(o);
     if (o.command == "resume")

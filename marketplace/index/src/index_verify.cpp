@@ -15,7 +15,8 @@ VerifiedIndex verify_index(std::span<const std::uint8_t> bytes, std::string_view
   try {
     sig = Signature::parse(signature_text);
   } catch (const std::exception& e) {
-    throw IndexError(source + ": its signature (" + std::string(kIndexSignatureFile) + ") is unreadable: " + e.what());
+    throw IndexError(source + ": index refused: its signature (" + std::string(kIndexSignatureFile) +
+                     ") is unreadable: " + e.what());
   }
   std::string comment;
   try {

@@ -119,6 +119,7 @@ bool add_comparator(std::string_view token, Set& set) {
       op_text = candidate;
       break;
     }
+  if (!op_text.empty() && op_text.size() == token.size()) return false;  // ">=" with no version
   auto p = parse_partial(token.substr(op_text.size()));
   if (!p) return false;
   const std::size_t first = set.size();

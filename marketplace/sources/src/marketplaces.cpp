@@ -117,8 +117,8 @@ UpdateResult Marketplaces::fetch_and_store(const std::string& name, const std::s
   }
   std::vector<std::uint8_t> sig, bytes;
   try {
-    sig = src->fetch(std::string(kIndexSignatureFile), FetchOptions{kMaxSignatureBytes});
-    bytes = src->fetch(std::string(kIndexFile), FetchOptions{kMaxIndexBytes});
+    sig = src->fetch(std::string(kIndexSignatureFile), FetchOptions::capped(kMaxSignatureBytes));
+    bytes = src->fetch(std::string(kIndexFile), FetchOptions::capped(kMaxIndexBytes));
   } catch (const FetchError& e) {
     throw MarketplaceError(what + ": " + e.what());
   }
@@ -185,9 +185,7 @@ void Marketplaces::remove(const std::string& name) {
   auto d = dir(name);
   std::error_code ec;
   if (!fs::exists(d, ec)) throw MarketplaceError("no marketplace named '" + name + "'");
-  auto trash = store_.marketplaces() / (".removing-" + name + "-" + random_token());
-  fs::rename(d, trash);
-  fs::remove_all(trash, ec);
+  remove_directory_atomically(d);
   // .state.json keeps the highest version seen: re-adding the same location cannot roll back.
 }
 

@@ -285,7 +285,7 @@ int MemoryStore::schema_version() {
 // ---------------------------------------------------------------------------------------------
 // Queries
 
-std::string MemoryStore::fts_query(std::string_view text) {
+std::vector<std::string> MemoryStore::fts_terms(std::string_view text) {
   std::vector<std::string> words, stop;
   std::set<std::string> seen;
   std::string word;
@@ -303,35 +303,110 @@ std::string MemoryStore::fts_query(std::string_view text) {
   flush();
   if (words.empty()) words = std::move(stop);  // a query made only of stop words still means something
   if (words.size() > 16) words.resize(16);
+  for (auto& w : words) w = "\"" + w + "\"";  // words hold no quote, so none needs doubling
+  return words;
+}
+
+namespace {
+std::string joined(const std::vector<std::string>& terms, std::string_view op) {
   std::string out;
-  for (auto& w : words) {
-    if (!out.empty()) out += " OR ";
-    out += "\"" + w + "\"";  // words hold no quote, so none needs doubling
+  for (auto& t : terms) {
+    if (!out.empty()) out.append(" ").append(op).append(" ");
+    out += t;
   }
   return out;
 }
+}  // namespace
 
-std::vector<Memory> MemoryStore::search_locked(std::string_view query, int limit) {
-  limit = std::clamp(limit, 1, 1000);
-  std::string match = fts_query(query);
+std::vector<Memory> MemoryStore::recent_locked(int limit) {
+  Stmt q(*this, "SELECT id, text, session_id, turn_id, call_id, cwd, created_at FROM memories ORDER BY id DESC LIMIT ?1");
+  q.bind(1, static_cast<std::int64_t>(limit));
   std::vector<Memory> out;
-  if (match.empty()) {
-    Stmt q(*this,
-           "SELECT id, text, session_id, turn_id, call_id, cwd, created_at FROM memories ORDER BY id DESC LIMIT ?1");
-    q.bind(1, static_cast<std::int64_t>(limit));
-    while (q.step())
-      out.push_back(Memory{q.int64(0), q.text(1), {q.text(2), q.text(3), q.text(4), q.text(5)}, q.text(6), std::nullopt});
-    return out;
-  }
-  // FTS5 ranks (bm25) and cuts to the limit by itself in the inner query; only those rows are
-  // joined back to their notes.
-  Stmt q(*this,
-         "SELECT m.id, m.text, m.session_id, m.turn_id, m.call_id, m.cwd, m.created_at, f.rank "
-         "FROM (SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ?1 ORDER BY rank LIMIT ?2) AS f "
-         "JOIN memories AS m ON m.id = f.rowid ORDER BY f.rank");
+  while (q.step())
+    out.push_back(Memory{q.int64(0), q.text(1), {q.text(2), q.text(3), q.text(4), q.text(5)}, q.text(6), std::nullopt});
+  return out;
+}
+
+std::int64_t MemoryStore::matches_capped(const std::string& match, std::int64_t cap) {
+  Stmt q(*this, "SELECT count(*) FROM (SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?1 LIMIT ?2)");
+  q.bind(1, match).bind(2, cap);
+  return q.step() ? q.int64(0) : 0;
+}
+
+std::vector<Memory> MemoryStore::ranked(const std::string& match, int limit, std::int64_t window) {
+  // FTS5 ranks (bm25, with collection-wide statistics) and cuts to the limit in the inner query;
+  // only those rows are joined back to their notes.
+  const char* exact =
+      "SELECT m.id, m.text, m.session_id, m.turn_id, m.call_id, m.cwd, m.created_at, f.rank "
+      "FROM (SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ?1 ORDER BY rank LIMIT ?2) AS f "
+      "JOIN memories AS m ON m.id = f.rowid ORDER BY f.rank";
+  const char* newest =
+      "SELECT m.id, m.text, m.session_id, m.turn_id, m.call_id, m.cwd, m.created_at, f.rank "
+      "FROM (SELECT rowid, rank FROM (SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ?1 "
+      "                               ORDER BY rowid DESC LIMIT ?3) ORDER BY rank LIMIT ?2) AS f "
+      "JOIN memories AS m ON m.id = f.rowid ORDER BY f.rank";
+  Stmt q(*this, window > 0 ? newest : exact);
   q.bind(1, match).bind(2, static_cast<std::int64_t>(limit));
+  if (window > 0) q.bind(3, window);
+  std::vector<Memory> out;
   while (q.step())
     out.push_back(Memory{q.int64(0), q.text(1), {q.text(2), q.text(3), q.text(4), q.text(5)}, q.text(6), q.dbl(7)});
+  return out;
+}
+
+// Recall: bm25 over the notes matching any word of the query. Ranking is the cost (about 1 µs
+// a candidate), so when the words match more than kRankBudget notes in all, the candidates are
+// chosen instead of ranking everything:
+//   1. notes holding every word (exactly ranked if the rarest word fits the budget, else the
+//      newest budget's worth of them);
+//   2. then notes holding the selective words: the rarest words whose matches fit the budget
+//      together (the words that carry most of bm25's weight anyway);
+//   3. if that is still short of the limit, the newest budget's worth of matches of any word.
+std::vector<Memory> MemoryStore::search_locked(std::string_view query, int limit) {
+  limit = std::clamp(limit, 1, 1000);
+  auto words = fts_terms(query);
+  if (words.empty()) return recent_locked(limit);
+
+  struct Term {
+    std::string match;
+    std::int64_t df;
+  };
+  std::vector<Term> terms;
+  std::int64_t total = 0;
+  for (auto& w : words) {
+    auto df = matches_capped(w, kRankBudget + 1);
+    if (df > 0) terms.push_back({w, df});
+    total += df;
+  }
+  if (terms.empty()) return {};
+  auto matches = [&](std::size_t n) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < n; ++i) out.push_back(terms[i].match);
+    return out;
+  };
+  if (total <= kRankBudget) return ranked(joined(matches(terms.size()), "OR"), limit);
+
+  std::stable_sort(terms.begin(), terms.end(), [](const Term& a, const Term& b) { return a.df < b.df; });
+  std::vector<Memory> out;
+  std::set<std::int64_t> seen;
+  auto add = [&](std::vector<Memory> found) {
+    for (auto& m : found)
+      if (out.size() < static_cast<std::size_t>(limit) && seen.insert(m.id).second) out.push_back(std::move(m));
+  };
+  if (terms.size() > 1) {
+    auto all = joined(matches(terms.size()), "AND");
+    add(terms[0].df <= kRankBudget ? ranked(all, limit) : ranked(all, limit, kRankBudget));
+  }
+  if (out.size() < static_cast<std::size_t>(limit)) {
+    std::size_t selective = 0;
+    for (std::int64_t sum = 0; selective < terms.size() && sum + terms[selective].df <= kRankBudget; ++selective)
+      sum += terms[selective].df;
+    int want = limit + static_cast<int>(out.size());  // room for the ones already found
+    if (selective > 0) add(ranked(joined(matches(selective), "OR"), want));
+    // Still short (the selective words are rare): the newest matches of any word fill up.
+    if (out.size() < static_cast<std::size_t>(limit))
+      add(ranked(joined(matches(terms.size()), "OR"), limit + static_cast<int>(out.size()), kRankBudget));
+  }
   return out;
 }
 
@@ -399,7 +474,7 @@ bool MemoryStore::forget(std::int64_t id) {
 
 std::vector<Memory> MemoryStore::last_n(int n) {
   std::lock_guard lock(mu_);
-  return search_locked("", n);
+  return recent_locked(std::clamp(n, 1, 1000));
 }
 
 std::int64_t MemoryStore::count() {

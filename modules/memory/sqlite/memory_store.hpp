@@ -70,9 +70,13 @@ class MemoryStore {
   std::int64_t count();
   int schema_version();
 
-  // The FTS5 MATCH expression for free text: words quoted (no syntax can leak through),
-  // common English stop words dropped, OR-ed so bm25 ranks by how much matches.
-  static std::string fts_query(std::string_view text);
+  // The FTS5 terms of free text: words quoted (no query syntax can leak through), common
+  // English stop words dropped (unless nothing else is left), at most 16.
+  static std::vector<std::string> fts_terms(std::string_view text);
+
+  // Ranking costs about a microsecond per matching note, so a recall ranks at most this many
+  // candidates (see search_locked for how they are chosen when a query matches more).
+  static constexpr std::int64_t kRankBudget = 6000;
 
  private:
   struct Stmt;
@@ -81,6 +85,10 @@ class MemoryStore {
   void begin_immediate();
   void migrate();
   std::vector<Memory> search_locked(std::string_view query, int limit);
+  std::vector<Memory> recent_locked(int limit);
+  std::int64_t matches_capped(const std::string& match, std::int64_t cap);
+  // bm25-ranked notes matching `match`; with `window`, only the newest `window` matches are ranked.
+  std::vector<Memory> ranked(const std::string& match, int limit, std::int64_t window = 0);
   [[noreturn]] void fail(int rc, std::string_view what) const;
 
   std::filesystem::path path_;

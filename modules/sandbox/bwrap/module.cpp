@@ -48,7 +48,7 @@ class BwrapSandbox : public keel::sandbox::SandboxModule {
       return;
     }
     bwrap_ = *found;
-    if (config_.bool_or("probe", true)) probe();
+    if (config_.bool_or("probe", true)) check_in_background([this] { probe(); });
   }
 
  protected:

@@ -73,7 +73,7 @@ class LandlockSandbox : public keel::sandbox::SandboxModule {
                       "); it is installed next to the keel binary, or set modules.landlock.helper");
       return;
     }
-    if (config_.bool_or("probe", true)) {
+    if (config_.bool_or("probe", true)) check_in_background([this] {
       keel::common::ProcessOptions opts;
       opts.argv = {helper_, "--check"};
       opts.timeout = std::chrono::seconds(10);
@@ -84,7 +84,7 @@ class LandlockSandbox : public keel::sandbox::SandboxModule {
         set_unavailable("its helper " + helper_ + " failed its start-up check (exit " + std::to_string(res.exit_code) +
                         "): " + why);
       }
-    }
+    });
   }
 
  protected:

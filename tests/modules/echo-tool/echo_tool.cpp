@@ -27,13 +27,19 @@ std::string timed(std::string_view tool, const std::string& text, std::int64_t s
       boost::json::object{{"tool", tool}, {"text", text}, {"start_us", start}, {"end_us", now_us()}});
 }
 
+keel::sdk::ToolResult ok(std::string output) {
+  keel::sdk::ToolResult r;  // fields set by name: ToolResult may grow
+  r.output = std::move(output);
+  return r;
+}
+
 keel::sdk::ToolResult echo(keel::sdk::ToolContext& ctx) {
   auto start = now_us();
   std::string text = ctx.string_arg("text");
   auto ms = ctx.int_arg_or("sleep_ms", 0);
   if (ms < 0 || ms > 10'000) throw keel::sdk::ToolError("sleep_ms must be between 0 and 10000");
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-  return {timed("echo", text, start)};
+  return ok(timed("echo", text, start));
 }
 
 keel::sdk::ToolResult slow_write(keel::sdk::ToolContext& ctx) {
@@ -45,7 +51,7 @@ keel::sdk::ToolResult slow_write(keel::sdk::ToolContext& ctx) {
   std::ofstream out(path, std::ios::binary | std::ios::app);
   out << text;
   if (!out.flush()) throw keel::sdk::ToolError("cannot write " + path.string());
-  return {timed("slow_write", text, start)};
+  return ok(timed("slow_write", text, start));
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -72,6 +73,7 @@ class Request : public std::enable_shared_from_this<Request> {
   ReplyFn on_reply_;
   std::atomic<bool> replied_{false}, cancelled_{false};
   std::mutex cancel_mu_;
+  std::mutex emit_mu_;
   std::function<void()> cancel_fn_;
 };
 using RequestPtr = std::shared_ptr<Request>;
@@ -130,6 +132,7 @@ class Bus {
   std::unordered_map<std::uint64_t, std::weak_ptr<Request>> in_flight_;
   std::atomic<std::uint64_t> next_id_{1};
   ErrorLog error_log_;
+  std::vector<std::thread> retired_;  // delivery threads of subscribers removed from their own handler
   std::atomic<std::uint64_t> published_{0}, delivered_{0}, coalesced_{0}, dropped_{0}, handler_errors_{0};
 };
 

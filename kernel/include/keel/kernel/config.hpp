@@ -47,10 +47,9 @@ class Config {
   // Applies one "a.b.c=value" override.
   void set(std::string_view assignment);
 
+ private:
   std::filesystem::path keel_home_;
   std::filesystem::path cwd_;
-
- private:
   boost::json::object root_;
   std::vector<std::filesystem::path> files_;
 };

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,7 @@ struct CapabilityInfo {
   std::string module;  // which module provides it
 };
 
-enum class ModuleState { loaded, refused, failed_to_start };
+enum class ModuleState { loaded, refused, failed_to_start, deferred };
 
 struct ModuleInfo {
   std::string name, version, kind, description;
@@ -41,6 +42,10 @@ struct ModuleHostOptions {
   std::filesystem::path keel_home;
   std::vector<std::filesystem::path> extra_module_dirs;  // searched after $KEEL_HOME/modules
   bool allow_legacy_signatures = false;
+  // Modules for which this returns true (given name and manifest kind) are found but not
+  // verified or loaded until ensure_loaded() asks for them: front ends, providers, sandboxes
+  // and memory backends that the configuration does not select cost nothing at start-up.
+  std::function<bool(const std::string& name, const std::string& kind)> defer;
   // Config handed to a module's start(), by module name.
   std::function<boost::json::object(const ModuleInfo&)> module_config;
   std::function<void(keel_log_level, std::string_view)> log;
@@ -57,9 +62,14 @@ class ModuleHost {
   // module: it is recorded as refused with the reason, and the rest still load.
   void load_all();
 
-  const std::vector<ModuleInfo>& modules() const;
+  // Verifies and loads a deferred module now. Returns false if it is not installed or was
+  // refused (modules() says why).
+  bool ensure_loaded(const std::string& name);
+  void load_deferred();  // every deferred module (e.g. for `keel modules`)
+
+  std::vector<ModuleInfo> modules() const;
   std::vector<CapabilityInfo> capabilities(keel_capability_kind kind) const;
-  const CapabilityInfo* find_capability(keel_capability_kind kind, std::string_view name) const;
+  std::optional<CapabilityInfo> find_capability(keel_capability_kind kind, std::string_view name) const;
 
   // The bus server name of a capability, e.g. "tool.shell".
   static std::string server_name(keel_capability_kind kind, std::string_view name);

@@ -5,7 +5,9 @@
 
 #include <boost/json/array.hpp>
 
+#include <cctype>
 #include <cstdint>
+#include <string>
 
 namespace keel::providers {
 
@@ -78,11 +80,15 @@ void apply_listed_metadata(const boost::json::object& listed, boost::json::objec
 }  // namespace
 
 std::optional<boost::json::object> model_preset(std::string_view id) {
-  // Ollama-style "library/name:tag" and router-style "vendor/name" ids match on the name.
+  // Ollama-style "library/name:tag" and router-style "vendor/name" ids match on the name,
+  // case-insensitively (Hugging Face ids as vLLM serves them: "Qwen/Qwen2.5-Coder-32B-Instruct").
   if (auto slash = id.rfind('/'); slash != std::string_view::npos) id.remove_prefix(slash + 1);
+  std::string name(id);
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   const Preset* best = nullptr;
   for (const auto& p : kPresets)
-    if (id.substr(0, p.prefix.size()) == p.prefix && (!best || p.prefix.size() > best->prefix.size())) best = &p;
+    if (std::string_view(name).substr(0, p.prefix.size()) == p.prefix && (!best || p.prefix.size() > best->prefix.size()))
+      best = &p;
   if (!best) return std::nullopt;
   boost::json::object o;
   o["context_window"] = best->context_window;

@@ -16,7 +16,16 @@ void SandboxModule::set_unavailable(std::string reason) {
   unavailable_ = std::move(reason);
 }
 
+void SandboxModule::check_in_background(std::function<void()> check) {
+  checked_ = std::async(std::launch::async, std::move(check)).share();
+}
+
+SandboxModule::~SandboxModule() {
+  if (checked_.valid()) checked_.wait();
+}
+
 void SandboxModule::handle(keel::sdk::Call call) {
+  if (checked_.valid()) checked_.wait();
   try {
     if (call.method() == "prepare") {
       PrepareRequest request = parse_prepare(call.payload(), config_);

@@ -27,6 +27,12 @@ struct FetchOptions {
   ProgressFn progress;
   // Test hook: called after each chunk is written, with the bytes so far.
   std::function<void(std::uint64_t)> after_chunk;
+
+  static FetchOptions capped(std::uint64_t max) {
+    FetchOptions o;
+    o.max_bytes = max;
+    return o;
+  }
 };
 
 class Source {

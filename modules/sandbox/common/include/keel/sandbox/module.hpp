@@ -17,6 +17,8 @@
 #include <boost/json/object.hpp>
 
 #include <optional>
+#include <functional>
+#include <future>
 #include <string>
 
 namespace keel::sandbox {
@@ -26,12 +28,16 @@ class SandboxModule : public keel::sdk::Module {
   SandboxModule(keel::sdk::Host& host, const boost::json::object& config, std::string backend);
 
   void handle(keel::sdk::Call call) override;
+  ~SandboxModule() override;
 
  protected:
   // Why this backend cannot sandbox anything here (nullopt: it can). Computed once by the
   // derived constructor through set_unavailable(); start() logs it.
   const std::optional<std::string>& unavailable() const { return unavailable_; }
   void set_unavailable(std::string reason);
+  // Runs a slow availability check (spawning a probe) off the start-up path; requests wait
+  // for it before they read unavailable().
+  void check_in_background(std::function<void()> check);
   // Extra facts for `status` (binary path, Landlock ABI, ...).
   virtual boost::json::object details() const { return {}; }
   // The wrapped argv for a request whose mode is read-only or workspace-write.
@@ -43,6 +49,7 @@ class SandboxModule : public keel::sdk::Module {
 
  private:
   std::optional<std::string> unavailable_;
+  std::shared_future<void> checked_;
 };
 
 }  // namespace keel::sandbox

@@ -1,0 +1,21 @@
+#pragma once
+#include <filesystem>
+#include <functional>
+#include <string>
+
+namespace keel::market {
+
+// An exclusive flock on $KEEL_HOME/store/.lock for the lifetime of the object. Waits (and
+// says so through `note`) while another keel process holds it.
+class StoreLock {
+ public:
+  StoreLock(const std::filesystem::path& file, const std::function<void(const std::string&)>& note);
+  ~StoreLock();
+  StoreLock(const StoreLock&) = delete;
+  StoreLock& operator=(const StoreLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace keel::market
