@@ -216,6 +216,29 @@ void Kernel::Impl::register_tool(InProcessTool tool) {
   });
 }
 
+boost::json::array Kernel::Impl::long_term_memory(const std::string& method, json::object payload) {
+  auto server = ModuleHost::server_name(KEEL_CAP_MEMORY, config.string_or("long_term_memory", "sqlite"));
+  std::promise<std::pair<int, std::string>> done;
+  auto f = done.get_future();
+  bus.request(server + "." + method, json::serialize(payload), nullptr,
+              [&done](int status, std::string_view body) { done.set_value({status, std::string(body)}); });
+  auto [status, body] = f.get();
+  auto reply = parse_object(body);
+  if (status != KEEL_OK) {
+    auto* e = reply.if_contains("error");
+    throw std::runtime_error("long-term memory: " +
+                             (e && e->is_object() ? str_field(e->as_object(), "message") : std::string(body)));
+  }
+  auto* m = reply.if_contains("memories");
+  return m && m->is_array() ? m->as_array() : json::array{};
+}
+
+json::array Kernel::Impl::last_n(int n) { return long_term_memory("last_n", json::object{{"n", n}}); }
+
+json::array Kernel::Impl::search(const std::string& query, int limit) {
+  return long_term_memory("search", json::object{{"query", query}, {"limit", limit}});
+}
+
 void Kernel::Impl::unregister_tool(const std::string& name) {
   std::lock_guard lock(tools_mu);
   if (inproc_tools.erase(name)) bus.unserve(ModuleHost::server_name(KEEL_CAP_TOOL, name));
@@ -230,6 +253,7 @@ const Config& Kernel::config() const { return impl_->config; }
 Bus& Kernel::bus() { return impl_->bus; }
 ModuleHost& Kernel::modules() { return *impl_->host; }
 ToolRegistry& Kernel::registry() { return *impl_; }
+MemoryApi& Kernel::memory() { return *impl_; }
 
 std::string Kernel::start_session(SessionOptions options) { return impl_->start_session(options); }
 

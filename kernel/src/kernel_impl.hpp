@@ -59,7 +59,7 @@ struct Session {
   std::thread worker;
 };
 
-struct Kernel::Impl : ToolRegistry {
+struct Kernel::Impl : ToolRegistry, MemoryApi {
   explicit Impl(Config c);
   ~Impl() override;
 
@@ -75,6 +75,9 @@ struct Kernel::Impl : ToolRegistry {
   std::map<std::string, InProcessTool> inproc_tools;
 
   void register_tool(InProcessTool tool) override;
+  boost::json::array last_n(int n) override;
+  boost::json::array search(const std::string& query, int limit) override;
+  boost::json::array long_term_memory(const std::string& method, boost::json::object payload);
   void unregister_tool(const std::string& name) override;
 
   void log(keel_log_level level, std::string_view message) const;

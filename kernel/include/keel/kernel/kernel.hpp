@@ -57,6 +57,16 @@ class ToolRegistry {
   virtual void unregister_tool(const std::string& name) = 0;
 };
 
+// Long-term memory, for embedders: the memory module named by `long_term_memory` in the
+// configuration (default "sqlite", from memory-sqlite). Each call throws std::runtime_error
+// with the module's message if it is not loaded or fails.
+class MemoryApi {
+ public:
+  virtual ~MemoryApi() = default;
+  virtual boost::json::array last_n(int n) = 0;                                  // newest first
+  virtual boost::json::array search(const std::string& query, int limit = 5) = 0;  // best first
+};
+
 class Kernel {
  public:
   explicit Kernel(Config config);
@@ -68,6 +78,7 @@ class Kernel {
   Bus& bus();
   ModuleHost& modules();
   ToolRegistry& registry();
+  MemoryApi& memory();
 
   std::string start_session(SessionOptions options = {});
   // Runs one turn in the default session (started on first use). If a turn is already
