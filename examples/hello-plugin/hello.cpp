@@ -8,7 +8,9 @@ keel::sdk::ToolResult greet(keel::sdk::ToolContext& ctx) {
   std::string name = ctx.string_arg("name");
   if (name.empty()) throw keel::sdk::ToolError("'name' must not be empty");
   std::string greeting = ctx.string_arg_or("greeting", "Hello");
-  return {greeting + ", " + name + "! (from the hello plugin 1.0.0)"};
+  keel::sdk::ToolResult result;
+  result.output = greeting + ", " + name + "! (from the hello plugin 1.0.0)";
+  return result;
 }
 
 }  // namespace

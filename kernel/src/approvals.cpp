@@ -1,6 +1,7 @@
 // Before a tool runs: the policy module's decision, the user's approval when it says "ask"
 // (asked of the session's UI over the bus; silence counts as a denial), and the sandbox
 // policy the call runs under. Also the "sandbox" server that tools call to wrap a command.
+#include "json_util.hpp"
 #include "kernel_impl.hpp"
 
 #include <boost/json/parse.hpp>
@@ -11,21 +12,6 @@
 
 namespace keel {
 namespace json = boost::json;
-
-namespace {
-
-std::string str_field(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string{};
-}
-
-json::object parse_object(std::string_view text) {
-  boost::system::error_code ec;
-  auto v = json::parse(text, ec);
-  return !ec && v.is_object() ? std::move(v.as_object()) : json::object{};
-}
-
-}  // namespace
 
 json::object Kernel::Impl::sandbox_policy(const Session& s, bool sandboxed) const {
   std::string mode = sandboxed ? config.string_or("sandbox_mode", "workspace-write") : "danger-full-access";
@@ -71,14 +57,17 @@ std::string Kernel::Impl::ask_user(Session& s, const ToolCall& call, const json:
   if (bus.has_server(ui_server)) {
     auto done = std::make_shared<std::promise<std::string>>();
     auto f = done->get_future();
-    auto id = bus.request(ui_server + ".approve", json::serialize(ask), nullptr, [done](int status, std::string_view body) {
-      auto reply = parse_object(body);
-      done->set_value(status == KEEL_OK ? str_field(reply, "decision") : "deny");
-    });
-    {
-      std::lock_guard lock(s.mu);
-      s.active_requests.insert(id);
-    }
+    // A front end answers when the person does; it must not block this thread meanwhile.
+    auto id = bus.request(
+        ui_server + ".approve", json::serialize(ask), nullptr,
+        [done](int status, std::string_view body) {
+          auto reply = parse_object(body);
+          done->set_value(status == KEEL_OK ? str_field(reply, "decision") : "deny");
+        },
+        [&](std::uint64_t request_id) {
+          std::lock_guard lock(s.mu);
+          s.active_requests.insert(request_id);
+        });
     auto timeout = std::chrono::milliseconds(config.int_or("approval_timeout_ms", 300000));
     if (f.wait_for(timeout) == std::future_status::ready) decision = f.get();
     else bus.cancel(id);  // silence counts as a denial
@@ -101,13 +90,8 @@ Kernel::Impl::Verdict Kernel::Impl::authorize(Session& s, const ToolCall& call) 
   json::object q{{"tool", call.name}, {"arguments", call.arguments}, {"cwd", s.cwd},
                  {"approval_mode", config.string_or("approval_policy", "on-request")},
                  {"sandbox_mode", config.string_or("sandbox_mode", "workspace-write")}};
-  std::promise<std::pair<int, std::string>> done;
-  auto f = done.get_future();
-  bus.request(server + ".check", json::serialize(q), nullptr,
-              [&done](int status, std::string_view body) { done.set_value({status, std::string(body)}); });
-  auto [status, body] = f.get();
-  auto d = parse_object(body);
-  if (status != KEEL_OK) return {false, true, "refused: the policy check failed (" + body + ")"};
+  auto [status, d] = call_and_wait(bus, server + ".check", q);
+  if (status != KEEL_OK) return {false, true, "refused: the policy check failed (" + error_message(d) + ")"};
   auto decision = str_field(d, "decision");
   auto* sb = d.if_contains("sandboxed");
   bool sandboxed = !sb || !sb->is_bool() || sb->as_bool();
@@ -130,11 +114,8 @@ Kernel::Impl::Verdict Kernel::Impl::authorize(Session& s, const ToolCall& call) 
     return {true, sandboxed, ""};
   }
   if (answer == "approve_rule") {
-    std::promise<int> added;
-    auto af = added.get_future();
-    bus.request(server + ".add_rule", json::serialize(json::object{{"argv", argv}}), nullptr,
-                [&added](int st, std::string_view) { added.set_value(st); });
-    if (af.get() != KEEL_OK) log(KEEL_LOG_WARN, "could not add the approved command to the rules");
+    auto [added, reply] = call_and_wait(bus, server + ".add_rule", json::object{{"argv", argv}});
+    if (added != KEEL_OK) log(KEEL_LOG_WARN, "could not add the approved command to the rules: " + error_message(reply));
     return {true, sandboxed, ""};
   }
   if (answer == "abort") {

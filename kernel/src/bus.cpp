@@ -297,7 +297,7 @@ bool Bus::has_server(const std::string& server) const {
 }
 
 std::uint64_t Bus::request(std::string_view topic, std::string payload, Request::EmitFn on_emit,
-                        Request::ReplyFn on_reply) {
+                           Request::ReplyFn on_reply, const std::function<void(std::uint64_t)>& before_dispatch) {
   auto dot = topic.rfind('.');
   std::string server(dot == std::string_view::npos ? topic : topic.substr(0, dot));
   std::string method(dot == std::string_view::npos ? std::string_view{} : topic.substr(dot + 1));
@@ -318,6 +318,7 @@ std::uint64_t Bus::request(std::string_view topic, std::string payload, Request:
     return req->id();
   }
   try {
+    if (before_dispatch) before_dispatch(req->id());
     fn(req);
   } catch (const std::exception& e) {
     boost::json::object err{{"error", boost::json::object{{"message", std::string("server '") + server + "' failed: " + e.what()}}}};

@@ -1,4 +1,5 @@
 // Boot and shutdown of a kernel, and the kernel's own topics on the bus.
+#include "json_util.hpp"
 #include "kernel_impl.hpp"
 
 #include <boost/json/parse.hpp>
@@ -11,21 +12,6 @@ namespace keel {
 namespace json = boost::json;
 
 namespace {
-
-std::string error_json(std::string_view message) {
-  return json::serialize(json::object{{"error", json::object{{"message", message}}}});
-}
-
-json::object parse_object(std::string_view text) {
-  boost::system::error_code ec;
-  auto v = json::parse(text, ec);
-  return !ec && v.is_object() ? std::move(v.as_object()) : json::object{};
-}
-
-std::string str_field(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string{};
-}
 
 json::object turn_result_json(const TurnResult& r) {
   json::object o{{"session_id", r.session_id}, {"status", r.status}, {"last_agent_message", r.last_agent_message},
@@ -218,17 +204,8 @@ void Kernel::Impl::register_tool(InProcessTool tool) {
 
 boost::json::array Kernel::Impl::long_term_memory(const std::string& method, json::object payload) {
   auto server = ModuleHost::server_name(KEEL_CAP_MEMORY, config.string_or("long_term_memory", "sqlite"));
-  std::promise<std::pair<int, std::string>> done;
-  auto f = done.get_future();
-  bus.request(server + "." + method, json::serialize(payload), nullptr,
-              [&done](int status, std::string_view body) { done.set_value({status, std::string(body)}); });
-  auto [status, body] = f.get();
-  auto reply = parse_object(body);
-  if (status != KEEL_OK) {
-    auto* e = reply.if_contains("error");
-    throw std::runtime_error("long-term memory: " +
-                             (e && e->is_object() ? str_field(e->as_object(), "message") : std::string(body)));
-  }
+  auto [status, reply] = call_and_wait(bus, server + "." + method, payload);
+  if (status != KEEL_OK) throw std::runtime_error("long-term memory: " + error_message(reply));
   auto* m = reply.if_contains("memories");
   return m && m->is_array() ? m->as_array() : json::array{};
 }
@@ -310,16 +287,9 @@ int Kernel::run_ui(const std::string& name, boost::json::object args) {
     impl_->log(KEEL_LOG_ERROR, "no UI module '" + name + "' is loaded (see `keel modules`)");
     return 2;
   }
-  std::promise<std::pair<int, std::string>> done;
-  auto f = done.get_future();
-  impl_->bus.request(server + ".run", json::serialize(json::object{{"args", std::move(args)}}), nullptr,
-                     [&done](int status, std::string_view body) { done.set_value({status, std::string(body)}); });
-  auto [status, body] = f.get();
-  auto reply = parse_object(body);
+  auto [status, reply] = call_and_wait(impl_->bus, server + ".run", json::object{{"args", std::move(args)}});
   if (status != KEEL_OK) {
-    auto* err = reply.if_contains("error");
-    impl_->log(KEEL_LOG_ERROR, "UI '" + name + "' failed: " +
-                                   (err && err->is_object() ? str_field(err->as_object(), "message") : std::string(body)));
+    impl_->log(KEEL_LOG_ERROR, "UI '" + name + "' failed: " + error_message(reply));
     return 1;
   }
   auto* code = reply.if_contains("exit_code");

@@ -3,6 +3,7 @@
 
 #include <keel/abi.h>
 #include <keel/kernel/kernel.hpp>
+#include <keel/kernel/providers.hpp>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -16,16 +17,6 @@
 #include <thread>
 
 namespace keel {
-
-// The resolved model provider of a session: which module speaks its wire protocol.
-struct ProviderChoice {
-  std::string id;      // "openai", "ollama", "replay", ...
-  std::string module;  // provider capability name: "openai-responses", "openai-chat", "anthropic", "replay"
-  boost::json::object entry;  // the merged [model_providers.<id>] table
-};
-
-// Resolves `model_provider` against built-in entries and [model_providers.*]. Throws ConfigError.
-ProviderChoice resolve_provider(const Config& config, const std::string& id);
 
 struct ToolCall {
   std::string call_id, name, item_id;

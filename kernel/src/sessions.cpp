@@ -1,5 +1,6 @@
 // Session lifecycle: start, resume and fork; project instructions; the rollout (every history
 // item is handed to the memory module before the turn goes on); compaction of the history.
+#include "json_util.hpp"
 #include "kernel_impl.hpp"
 
 #include <boost/json/parse.hpp>
@@ -15,17 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string str_field(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string{};
-}
-
-json::object parse_object(std::string_view text) {
-  boost::system::error_code ec;
-  auto v = json::parse(text, ec);
-  return !ec && v.is_object() ? std::move(v.as_object()) : json::object{};
-}
-
 std::string new_session_id() {  // UUID v4 text, as Codex's thread ids look
   std::random_device rd;
   std::uniform_int_distribution<int> d(0, 15);
@@ -36,21 +26,6 @@ std::string new_session_id() {  // UUID v4 text, as Codex's thread ids look
     else if (c == 'y') c = hex[8 + d(rd) % 4];
   }
   return id;
-}
-
-// Sends a request and waits for its reply.
-std::pair<int, json::object> call(Bus& bus, const std::string& topic, const json::object& payload) {
-  std::promise<std::pair<int, std::string>> done;
-  auto f = done.get_future();
-  bus.request(topic, json::serialize(payload), nullptr,
-              [&done](int status, std::string_view body) { done.set_value({status, std::string(body)}); });
-  auto [status, body] = f.get();
-  return {status, parse_object(body)};
-}
-
-std::string error_of(const json::object& reply) {
-  auto* e = reply.if_contains("error");
-  return e && e->is_object() ? str_field(e->as_object(), "message") : std::string("no reason given");
 }
 
 constexpr const char* kBaseInstructions =
@@ -97,8 +72,8 @@ std::string Kernel::Impl::memory_server() const {
 void Kernel::Impl::persist(Session& s, json::object record) {
   auto server = memory_server();
   if (server.empty()) return;
-  auto [status, reply] = call(bus, server + ".append", json::object{{"session_id", s.id}, {"record", std::move(record)}});
-  if (status != KEEL_OK) log(KEEL_LOG_WARN, "memory: could not record to the rollout of " + s.id + ": " + error_of(reply));
+  auto [status, reply] = call_and_wait(bus, server + ".append", json::object{{"session_id", s.id}, {"record", std::move(record)}});
+  if (status != KEEL_OK) log(KEEL_LOG_WARN, "memory: could not record to the rollout of " + s.id + ": " + error_message(reply));
 }
 
 void Kernel::Impl::append_history(Session& s, json::object item) {
@@ -173,8 +148,8 @@ std::string Kernel::Impl::start_session(const SessionOptions& o) {
   if (!source.empty()) {
     if (memory.empty()) throw ConfigError("resuming or forking needs a memory module (memory = \"jsonl\")");
     json::object q = source == "last" ? json::object{{"last", true}, {"cwd", s->cwd}} : json::object{{"session_id", source}};
-    auto [status, reply] = call(bus, memory + ".load", q);
-    if (status != KEEL_OK) throw ConfigError("cannot load session '" + source + "': " + error_of(reply));
+    auto [status, reply] = call_and_wait(bus, memory + ".load", q);
+    if (status != KEEL_OK) throw ConfigError("cannot load session '" + source + "': " + error_message(reply));
     for (auto& w : reply["warnings"].is_array() ? reply["warnings"].as_array() : json::array{})
       if (w.is_string()) log(KEEL_LOG_WARN, std::string(w.as_string()));
     if (auto* items = reply.if_contains("items"); items && items->is_array()) resumed_items = items->as_array();
@@ -198,8 +173,8 @@ std::string Kernel::Impl::start_session(const SessionOptions& o) {
     json::object open{{"session_id", s->id}, {"cwd", s->cwd}, {"model", s->model}, {"provider", s->provider.id},
                       {"keel_version", KEEL_VERSION_STRING}, {"resumed", !o.resume.empty()}};
     if (!s->forked_from.empty()) open["forked_from"] = s->forked_from;
-    auto [status, reply] = call(bus, memory + ".open", open);
-    if (status != KEEL_OK) log(KEEL_LOG_WARN, "memory: this session is not being recorded: " + error_of(reply));
+    auto [status, reply] = call_and_wait(bus, memory + ".open", open);
+    if (status != KEEL_OK) log(KEEL_LOG_WARN, "memory: this session is not being recorded: " + error_message(reply));
   }
   if (o.resume.empty()) {
     for (auto& item : resumed_items)  // a fork writes its own copy; never into the parent's file
@@ -227,9 +202,9 @@ bool Kernel::Impl::compact_history(Session& s, json::object& usage, std::string&
                                {"content", json::array{json::object{{"type", "input_text"}, {"text", kCompactPrompt}}}}});
   json::object req{{"model", s.model}, {"instructions", s.instructions}, {"input", input}, {"tools", json::array{}},
                    {"parallel_tool_calls", false}, {"session_id", s.id}, {"provider", s.provider.entry}};
-  auto [status, reply] = call(bus, ModuleHost::server_name(KEEL_CAP_PROVIDER, s.provider.module) + ".stream", req);
+  auto [status, reply] = call_and_wait(bus, ModuleHost::server_name(KEEL_CAP_PROVIDER, s.provider.module) + ".stream", req);
   if (status != KEEL_OK) {
-    error = "compaction failed: " + error_of(reply);
+    error = "compaction failed: " + error_message(reply);
     return false;
   }
   std::string summary;

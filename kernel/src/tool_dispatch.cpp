@@ -1,5 +1,6 @@
 // Running the tool calls of one model response: parallel-safe calls concurrently, anything
 // that may mutate the workspace one at a time, outputs recorded in the order of the calls.
+#include "json_util.hpp"
 #include "kernel_impl.hpp"
 
 #include <boost/json/parse.hpp>
@@ -9,21 +10,6 @@
 
 namespace keel {
 namespace json = boost::json;
-
-namespace {
-
-std::string str_field(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string{};
-}
-
-json::object parse_object(std::string_view text) {
-  boost::system::error_code ec;
-  auto v = json::parse(text, ec);
-  return !ec && v.is_object() ? std::move(v.as_object()) : json::object{};
-}
-
-}  // namespace
 
 bool Kernel::Impl::parallel_safe(const std::string& tool) {
   if (!config.bool_or("parallel_tool_calls", true)) return false;
@@ -140,13 +126,14 @@ std::pair<int, json::object> Kernel::Impl::send_tool_call(Session& s, const Tool
               json::object{{"item_id", call.item_id}, {"kind", "command_output"}, {"delta", str_field(ev, "delta")}}, true);
     }
   };
-  auto id = bus.request(server + ".call", json::serialize(payload), on_emit,
-                        [&done](int status, std::string_view body) { done.set_value({status, std::string(body)}); });
-  {
+  auto track = [&](std::uint64_t id) {  // before the tool runs: an interrupt must find it
     std::lock_guard lock(s.mu);
     s.active_requests.insert(id);
-  }
-  if (s.interrupted) bus.cancel(id);
+    if (s.interrupted) bus.cancel(id);
+  };
+  auto id = bus.request(server + ".call", json::serialize(payload), on_emit,
+                        [&done](int status, std::string_view body) { done.set_value({status, std::string(body)}); },
+                        track);
   auto [status, body] = f.get();
   {
     std::lock_guard lock(s.mu);

@@ -1,5 +1,6 @@
 // The turn loop: user input → provider request (streamed) → tool calls → outputs appended to
 // history → follow-up request → … until the model answers with no tool call.
+#include "json_util.hpp"
 #include "kernel_impl.hpp"
 
 #include <boost/json/parse.hpp>
@@ -12,25 +13,6 @@ namespace keel {
 namespace json = boost::json;
 
 namespace {
-
-std::string str_field(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string{};
-}
-
-json::object parse_object(std::string_view text) {
-  boost::system::error_code ec;
-  auto v = json::parse(text, ec);
-  return !ec && v.is_object() ? std::move(v.as_object()) : json::object{};
-}
-
-std::string error_message(const json::object& reply, std::string_view fallback) {
-  if (auto* e = reply.if_contains("error"); e && e->is_object()) {
-    auto m = str_field(e->as_object(), "message");
-    if (!m.empty()) return m;
-  }
-  return std::string(fallback);
-}
 
 json::object user_message(const std::string& text) {
   return {{"type", "message"}, {"role", "user"},
@@ -234,15 +216,16 @@ TurnResult Kernel::Impl::run_turn(Session& s) {
         publish(s, "provider.retry", std::move(ev));
       }
     };
+    auto track = [&](std::uint64_t id) {  // before the provider runs: an interrupt must find it
+      std::lock_guard lock(s.mu);
+      s.active_requests.insert(id);
+      if (s.interrupted) bus.cancel(id);
+    };
     auto id = bus.request(provider_server + ".stream", json::serialize(req), on_emit,
                           [&reply_promise](int status, std::string_view body) {
                             reply_promise.set_value({status, std::string(body)});
-                          });
-    {
-      std::lock_guard lock(s.mu);
-      s.active_requests.insert(id);
-    }
-    if (s.interrupted) bus.cancel(id);
+                          },
+                          track);
     auto [status, body] = reply_future.get();
     {
       std::lock_guard lock(s.mu);

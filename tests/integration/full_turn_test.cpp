@@ -341,13 +341,9 @@ TEST_CASE("the real `keel exec --json --replay` runs the same turn", "[integrati
   CHECK(read_file(last).find("done") != std::string::npos);
 }
 
-// KNOWN BUG (hence [!mayfail]): Bus::request() runs the server on the caller's thread, and a
-// module's handle() may block there (the SDK's tool helper runs the tool inside it), so the
-// turn loop learns the request id -- and records it in Session::active_requests -- only after
-// the call has finished (kernel/src/tool_dispatch.cpp, bus.request(...) then
-// active_requests.insert(id); the same in turn_loop.cpp for provider streams). interrupt()
-// therefore finds nothing to cancel: the command runs on until its own timeout (here 4 s).
-TEST_CASE("interrupting a turn stops the running command and ends the turn", "[integration][turn][interrupt][!mayfail]") {
+// The turn loop records a request's id before the module runs (Bus::request's
+// before_dispatch), so an interrupt reaches a tool that blocks until it is done.
+TEST_CASE("interrupting a turn stops the running command and ends the turn", "[integration][turn][interrupt]") {
   TurnHome fx;
   Kernel kernel(fx.config({
       R"({"tool_calls":[{"name":"shell","arguments":{"command":["bash","-c","echo started; sleep 20"],"timeout_ms":4000}}]})",
@@ -392,7 +388,7 @@ TEST_CASE("interrupting a turn stops the running command and ends the turn", "[i
 
 // Same known bug as above: ~Kernel interrupts the session, which cannot cancel the call.
 TEST_CASE("destroying the kernel during a turn ends the turn and returns promptly",
-          "[integration][turn][interrupt][!mayfail]") {
+          "[integration][turn][interrupt]") {
   TurnHome fx;
   std::future<TurnResult> future;
   auto rec = std::make_shared<Recorder>();

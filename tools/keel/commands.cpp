@@ -15,8 +15,6 @@ namespace keel::cli {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-namespace {
-
 Config load_config(const Options& o) {
   ConfigSources src;
   if (o.cwd) {
@@ -49,6 +47,8 @@ Config load_config(const Options& o) {
   }
   return Config::load(src);
 }
+
+namespace {
 
 std::string read_prompt(const std::vector<std::string>& words) {
   std::string prompt;

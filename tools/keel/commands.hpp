@@ -1,7 +1,11 @@
 #pragma once
 #include "cli_args.hpp"
 
+#include <keel/kernel/config.hpp>
+
 namespace keel::cli {
+// The configuration for a command: files, -p, -c, and the flags that stand for settings.
+Config load_config(const Options& o);
 int run_exec(const Options& o);
 int run_modules(const Options& o);
 int run_fork(const Options& o);

@@ -4,6 +4,10 @@
 // the configuration and prints one line per model (or JSON with --json).
 #include "models_command.hpp"
 
+#include "commands.hpp"
+
+#include <keel/kernel/providers.hpp>
+
 #include <keel/kernel/kernel.hpp>
 
 #include <boost/json/parse.hpp>
@@ -61,65 +65,7 @@ std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// Same layering as `keel exec` (commands.cpp): files, -p profile, -c overrides, flags.
-Config load_config(const Options& o) {
-  ConfigSources src;
-  if (o.cwd) {
-    std::error_code ec;
-    if (!fs::is_directory(*o.cwd, ec)) throw UsageError("-C " + *o.cwd + ": not a directory");
-    src.cwd = fs::canonical(*o.cwd);
-  }
-  src.profile = o.profile;
-  src.overrides = o.overrides;
-  if (o.model) src.overrides.push_back("model=" + json::serialize(json::value(*o.model)));
-  if (o.provider) src.overrides.push_back("model_provider=" + json::serialize(json::value(*o.provider)));
-  return Config::load(src);
-}
-
-// Which module serves a model provider. This mirrors kernel/src/providers.cpp
-// (resolve_provider), which the kernel does not export; keep the two in step.
-struct Provider {
-  std::string id, module;
-  json::object entry;
-};
-
-json::object builtin_entry(const std::string& id) {
-  if (id == "openai")
-    return {{"name", "OpenAI"}, {"base_url", "https://api.openai.com/v1"}, {"env_key", "OPENAI_API_KEY"},
-            {"wire_api", "responses"}};
-  if (id == "anthropic")
-    return {{"name", "Anthropic"}, {"base_url", "https://api.anthropic.com"}, {"env_key", "ANTHROPIC_API_KEY"},
-            {"wire_api", "anthropic"}};
-  if (id == "ollama") return {{"name", "Ollama"}, {"base_url", "http://localhost:11434/v1"}, {"wire_api", "chat"}};
-  if (id == "lmstudio") return {{"name", "LM Studio"}, {"base_url", "http://localhost:1234/v1"}, {"wire_api", "chat"}};
-  if (id == "replay") return {{"name", "Replay"}, {"wire_api", "replay"}, {"default_model", "replay"}};
-  return {};
-}
-
-Provider resolve(const Config& config, const std::string& id) {
-  Provider p;
-  p.id = id;
-  p.entry = builtin_entry(id);
-  if (auto* t = config.find("model_providers." + id); t && t->is_object()) merge_json(p.entry, t->as_object());
-  if (p.entry.empty())
-    throw ConfigError("unknown model provider '" + id + "': define [model_providers." + id +
-                      "] or use one of openai, anthropic, ollama, lmstudio, replay");
-  if (auto m = str(p.entry, "module"); !m.empty()) {
-    p.module = m;
-  } else {
-    std::string wire = str(p.entry, "wire_api");
-    if (wire.empty()) wire = "responses";
-    if (wire == "responses") p.module = "openai-responses";
-    else if (wire == "chat") p.module = "openai-chat";
-    else if (wire == "anthropic") p.module = "anthropic";
-    else if (wire == "replay") p.module = "replay";
-    else
-      throw ConfigError("model provider '" + id + "' has wire_api = \"" + wire +
-                        "\"; expected responses, chat, anthropic or replay");
-  }
-  p.entry["id"] = id;
-  return p;
-}
+using Provider = ProviderChoice;
 
 // ---- cache ---------------------------------------------------------------------------------
 
@@ -323,7 +269,7 @@ int run_models(const Options& o) {
   }
   Config config = load_config(o);
   const std::string provider_id = config.string_or("model_provider", "openai");
-  Provider p = resolve(config, provider_id);
+  Provider p = resolve_provider(config, provider_id);
   std::string model = config.string_or("model", "");
   if (model.empty()) model = str(p.entry, "default_model");
 

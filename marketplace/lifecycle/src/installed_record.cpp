@@ -39,7 +39,7 @@ void write_installed_record(const fs::path& name_dir, const CatalogEntry& e, con
                                               {"processes", p.permissions.processes},
                                               {"declared", p.permissions.declared}}},
                  {"installed_at", format_rfc3339(std::chrono::system_clock::now())}};
-  write_file_durably(name_dir / kRecord, json::serialize(o) + "\n");
+  write_file_durably(name_dir / kRecord, json::serialize(o) + "\n", false);  // informative
 }
 
 void read_installed_record(const fs::path& name_dir, InstalledPlugin& plugin) {

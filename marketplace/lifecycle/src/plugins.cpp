@@ -286,12 +286,15 @@ struct Plugins::Impl {
     } cleanup{partial, partial_sig};
 
     note("downloading " + label + " from " + e.marketplace);
-    std::string sig_text;
+    std::string sig_text, sha;
     try {
+      // The download is a cache: install_package() makes the installed module durable.
       FetchOptions fo;
       fo.max_bytes = p.size;
       fo.expected = p.size;
       fo.exact = true;
+      fo.sync = false;
+      fo.sha256 = &sha;
       if (o.progress) fo.progress = [&](std::uint64_t done, std::uint64_t total) { o.progress(label, done, total); };
       if (o.fault) fo.after_chunk = [&](std::uint64_t) { fault("downloading"); };
       src->fetch_to_file(p.location(), partial, fo);
@@ -303,7 +306,6 @@ struct Plugins::Impl {
     }
 
     // The bytes must be the ones the signed index lists ...
-    auto sha = sha256_file_hex(partial);
     if (sha != p.sha256)
       throw refuse("the downloaded package is not the one the index lists (its sha256 is " + sha.substr(0, 16) +
                    "…, the index says " + p.sha256.substr(0, 16) + "…): swapped or corrupted");
@@ -328,13 +330,12 @@ struct Plugins::Impl {
     if (b.kind != "package" || b.name != p.name || b.version != p.version || b.sha256 != p.sha256)
       throw refuse("the package signature is for " + b.kind + " " + b.name + " " + b.version + " (sha256 " +
                    b.sha256.substr(0, 16) + "…), not for " + label + " as the index lists it (mix-and-match)");
-    write_file_durably(partial_sig, sig_text);
+    write_file_durably(partial_sig, sig_text, false);
     const fs::path final_pkg = store.packages() / (p.name + "-" + p.version + ".keelpkg");
     fs::path final_sig = final_pkg;
     final_sig += ".minisig";
     fs::rename(partial_sig, final_sig);
     fs::rename(partial, final_pkg);
-    fsync_directory(store.packages());
     fault("verified");
 
     InstallResult r;

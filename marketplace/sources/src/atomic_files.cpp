@@ -39,7 +39,7 @@ void fsync_directory(const fs::path& dir) {
   ::close(fd);
 }
 
-void write_file_durably(const fs::path& path, const std::string& content) {
+void write_file_durably(const fs::path& path, const std::string& content, bool sync) {
   fs::path tmp = path;
   tmp += ".tmp-" + random_token();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -57,14 +57,14 @@ void write_file_durably(const fs::path& path, const std::string& content) {
     p += w;
     left -= static_cast<std::size_t>(w);
   }
-  ok = ok && ::fsync(fd) == 0;
+  ok = ok && (!sync || ::fsync(fd) == 0);
   ok = (::close(fd) == 0) && ok;
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
     throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(err));
   }
-  fsync_directory(path.parent_path());
+  if (sync) fsync_directory(path.parent_path());
 }
 
 void replace_directory(const fs::path& fresh, const fs::path& target) {

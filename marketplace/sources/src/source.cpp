@@ -1,6 +1,8 @@
 #include <keel/common/http_client.hpp>
 #include <keel/market/source.hpp>
 
+#include <openssl/evp.h>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,12 +26,22 @@ bool starts_with_icase(std::string_view s, std::string_view prefix) {
 // Collects the bytes of one fetch, enforcing the cap while they arrive.
 class Sink {
  public:
-  Sink(const std::string& what, const FetchOptions& o, int fd) : what_(what), o_(o), fd_(fd) {}
+  Sink(const std::string& what, const FetchOptions& o, int fd) : what_(what), o_(o), fd_(fd) {
+    if (o_.sha256) {
+      // OpenSSL's SHA-256 (SHA extensions where the CPU has them), hashed as the bytes arrive.
+      md_ = EVP_MD_CTX_new();
+      if (!md_ || EVP_DigestInit_ex(md_, EVP_sha256(), nullptr) != 1) throw FetchError("cannot initialise SHA-256");
+    }
+  }
+  ~Sink() { EVP_MD_CTX_free(md_); }
+  Sink(const Sink&) = delete;
+  Sink& operator=(const Sink&) = delete;
 
   void write(const char* data, std::size_t n) {
     if (done_ + n > o_.max_bytes)
       throw FetchError(what_ + " is larger than " + (o_.exact ? "the " : "") + std::to_string(o_.max_bytes) +
                        (o_.exact ? " bytes the index declares" : " bytes allowed") + "; refused");
+    if (md_) EVP_DigestUpdate(md_, data, n);
     if (fd_ >= 0) {
       while (n > 0) {
         ssize_t w = ::write(fd_, data, n);
@@ -54,6 +66,17 @@ class Sink {
     if (o_.exact && done_ != o_.max_bytes)
       throw FetchError(what_ + " is " + std::to_string(done_) + " bytes, but the index declares " +
                        std::to_string(o_.max_bytes) + " (truncated download?); refused");
+    if (md_) {
+      unsigned char digest[EVP_MAX_MD_SIZE];
+      unsigned int len = 0;
+      EVP_DigestFinal_ex(md_, digest, &len);
+      static constexpr char hex[] = "0123456789abcdef";
+      o_.sha256->clear();
+      for (unsigned i = 0; i < len; ++i) {
+        o_.sha256->push_back(hex[digest[i] >> 4]);
+        o_.sha256->push_back(hex[digest[i] & 15]);
+      }
+    }
   }
 
   std::vector<std::uint8_t> take() { return std::move(bytes_); }
@@ -64,6 +87,7 @@ class Sink {
   int fd_;
   std::uint64_t done_ = 0;
   std::vector<std::uint8_t> bytes_;
+  EVP_MD_CTX* md_ = nullptr;
 };
 
 void fetch_http(const std::string& url, Sink& sink) {
@@ -127,7 +151,7 @@ class AnySource final : public Source {
       Sink sink(display(ref), options, fd);
       run(ref, sink);
       sink.finish();
-      if (::fsync(fd) != 0) throw FetchError("cannot write " + out.string() + ": " + std::strerror(errno));
+      if (options.sync && ::fsync(fd) != 0) throw FetchError("cannot write " + out.string() + ": " + std::strerror(errno));
     } catch (...) {
       ::close(fd);
       throw;

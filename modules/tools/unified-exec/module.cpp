@@ -150,6 +150,17 @@ std::string strip_cr(std::string_view text) {
   return out;
 }
 
+// `text` on one line (for a Note:), at most about `max` bytes.
+std::string one_line(std::string_view text, std::size_t max) {
+  std::string out;
+  for (char c : text) out.push_back(c == '\n' || c == '\r' ? ' ' : c);
+  if (out.size() > max) {
+    out.resize(keel::common::utf8_floor(out, max));
+    out += "...";
+  }
+  return out;
+}
+
 void close_fd(int& fd) {
   if (fd >= 0) ::close(fd);
   fd = -1;
@@ -479,11 +490,11 @@ class UnifiedExec : public keel::sdk::Module {
     const std::string workdir = resolve_workdir(ctx);
     const std::string display = keel::sdk::sanitize_utf8(cmd);
     // Never ran: exit code 127/126 when it could not start, none when it was refused.
-    auto failed = [&](int code, const std::string& message) {
+    auto failed = [&](int code, const std::string& message, const std::string& notes = {}) {
       ToolResult r;
       r.success = false;
       std::string text = keel::sdk::sanitize_utf8(message);
-      r.output = header(started, code >= 0 ? std::optional<int>(code) : std::nullopt, std::nullopt, std::nullopt, {}) + text;
+      r.output = header(started, code >= 0 ? std::optional<int>(code) : std::nullopt, std::nullopt, std::nullopt, notes) + text;
       r.item = json::object{{"type", "command_execution"}, {"command", display}, {"aggregated_output", text},
                             {"exit_code", code}, {"status", "failed"}};
       return r;
@@ -517,7 +528,7 @@ class UnifiedExec : public keel::sdk::Module {
                                 "\"exit\\n\" or \"\\u0003\") and try again.");
         }
         note = "Note: " + std::to_string(max_sessions_) + " interactive sessions were open, so session " +
-               std::to_string(victim->id) + " (`" + victim->command + "`, least recently used) was closed.";
+               std::to_string(victim->id) + " (`" + one_line(victim->command, 80) + "`, least recently used) was closed.";
         close_session_locked(victim);
       }
       ++reserved_;
@@ -529,9 +540,7 @@ class UnifiedExec : public keel::sdk::Module {
         std::lock_guard lock(mu_);
         --reserved_;
       }
-      ToolResult r = failed(sp.error_code, sp.error);
-      if (!note.empty()) r.output = note + "\n" + r.output;
-      return r;
+      return failed(sp.error_code, sp.error, note);
     }
 
     auto s = std::make_shared<Session>(buffer_bytes_);

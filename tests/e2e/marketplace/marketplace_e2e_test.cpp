@@ -146,6 +146,7 @@ TEST_CASE("a third-party plugin goes from the installed SDK to a replayed sessio
   const fs::path work = tmp / "work";          // the user's project
   fs::create_directories(market);
   fs::create_directories(work);
+  fs::create_directories(home);
 
   // 1. keel, installed: the SDK headers, KeelSDKConfig.cmake, keel and keel-pack.
   auto inst = run({KEEL_CMAKE, "--install", KEEL_BINARY_DIR, "--prefix", prefix.string()}, tmp.path());
@@ -251,6 +252,7 @@ TEST_CASE("a third-party plugin goes from the installed SDK to a replayed sessio
   INFO(session.all());
   REQUIRE(session.code == 0);
   CHECK(contains(session.out, "The plugin answered: Hello, Ada!"));
+  CHECK(contains(session.err, "Hello, Ada! (from the hello plugin 1.0.0)"));  // the tool's own output
 
   // 7. Removed: the tool is gone, and a model calling it is told so.
   auto remove = keel_run({"plugin", "remove", "hello"});
@@ -266,6 +268,7 @@ TEST_CASE("a third-party plugin goes from the installed SDK to a replayed sessio
   INFO(gone.all());
   REQUIRE(gone.code == 0);
   CHECK(contains(gone.out, "The greet tool is gone."));
+  CHECK(contains(gone.err, "unknown tool 'greet'"));
   auto modules = keel_run({"modules"});
   CHECK_FALSE(contains(modules.out, "hello"));
 }

@@ -1,14 +1,13 @@
 // `keel models`: the provider modules' models endpoint through the kernel's bus, against the
 // real keel-mock-model-server, with built-in presets, [models.<id>] overrides and the 24-hour
-// cache under $KEEL_HOME/cache. Run through e2e-keel-models (the launcher's parser and
-// tools/keel/models_command.cpp) and, once main.cpp dispatches it, through keel itself.
+// cache under $KEEL_HOME/cache, run through the real keel binary.
 #include "e2e_support.hpp"
 
 using namespace keel::e2e;
 
 namespace {
 
-const fs::path kModelsDriver = KEEL_MODELS_DRIVER_EXE;
+const fs::path kModelsDriver = KEEL_EXE;  // `keel models`
 
 KeelRun models(const Home& h, std::vector<std::string> args, const fs::path& exe = kModelsDriver) {
   args.insert(args.begin(), "models");
@@ -187,7 +186,7 @@ TEST_CASE("keel models: errors and the text table", "[e2e][providers][models]") 
 }
 
 // The launcher itself: passes once tools/keel/main.cpp dispatches `models` to run_models.
-TEST_CASE("keel models through the keel launcher", "[e2e][providers][models][!mayfail]") {
+TEST_CASE("keel models through the keel launcher", "[e2e][providers][models]") {
   TempDir dir;
   MockServer server(dir.path(), "", true, "gpt-5-codex");
   Home home(provider_config(server.port(), kOverrides));

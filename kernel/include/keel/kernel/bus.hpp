@@ -113,8 +113,10 @@ class Bus {
   bool has_server(const std::string& server) const;
   // Dispatches on the caller's thread. If nobody serves the topic, replies KEEL_ERR_NOT_FOUND.
   // Returns the request id (for cancel()); the server holds the request until it replies.
+  // `before_dispatch` (optional) gets the id before the server runs, so a caller can record
+  // it where another thread will find it to cancel a server that blocks until done.
   std::uint64_t request(std::string_view topic, std::string payload, Request::EmitFn on_emit,
-                     Request::ReplyFn on_reply);
+                        Request::ReplyFn on_reply, const std::function<void(std::uint64_t)>& before_dispatch = {});
   void cancel(std::uint64_t request_id);
 
   BusStats stats() const;

@@ -5,7 +5,11 @@
 #include <keel/sdk/tool.hpp>
 
 namespace {
-keel::sdk::ToolResult ping(keel::sdk::ToolContext&) { return {"pong"}; }
+keel::sdk::ToolResult ping(keel::sdk::ToolContext&) {
+  keel::sdk::ToolResult r;
+  r.output = "pong";
+  return r;
+}
 }  // namespace
 
 KEEL_TOOL_MODULE("bm-00000000000", "1.0.0", "start-up benchmark module",

@@ -9,7 +9,9 @@ namespace keel::market {
 // The whole file as text; throws std::runtime_error naming the path.
 std::string read_text_file(const std::filesystem::path& path);
 // Writes "<path>.tmp-<random>", fsyncs it, renames it over `path`, fsyncs the folder.
-void write_file_durably(const std::filesystem::path& path, const std::string& content);
+// With sync = false: the same atomic rename, without the fsyncs (for caches and records
+// whose loss after a crash is harmless).
+void write_file_durably(const std::filesystem::path& path, const std::string& content, bool sync = true);
 // Puts the complete directory `fresh` at `target` in one step: an atomic exchange when
 // `target` exists (the old content is then removed), a rename otherwise.
 void replace_directory(const std::filesystem::path& fresh, const std::filesystem::path& target);

@@ -24,6 +24,8 @@ struct FetchOptions {
   std::uint64_t max_bytes = 16u << 20;  // more than this is refused
   std::uint64_t expected = 0;           // for progress; 0 = unknown
   bool exact = false;                   // fewer than max_bytes is refused too (declared size)
+  bool sync = true;                     // fetch_to_file: fsync the file when complete
+  std::string* sha256 = nullptr;        // if set: receives the SHA-256 (hex) of what was fetched
   ProgressFn progress;
   // Test hook: called after each chunk is written, with the bytes so far.
   std::function<void(std::uint64_t)> after_chunk;
