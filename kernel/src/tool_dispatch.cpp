@@ -75,8 +75,12 @@ json::object Kernel::Impl::run_tool_call(Session& s, const std::string& turn_id,
   auto [status, reply] = send_tool_call(s, call, server, payload);
 
   // on-failure: a command the sandbox blocked may be re-run outside it, if the user agrees.
-  auto* blocked = reply.if_contains("sandbox_blocked");
-  if (status == KEEL_OK && blocked && blocked->is_bool() && blocked->as_bool() && verdict.sandboxed &&
+  auto sandbox_blocked = [](const json::object& r) {
+    auto* item = r.if_contains("item");
+    auto* b = item && item->is_object() ? item->as_object().if_contains("sandbox_blocked") : nullptr;
+    return b && b->is_bool() && b->as_bool();
+  };
+  if (status == KEEL_OK && sandbox_blocked(reply) && verdict.sandboxed &&
       config.string_or("approval_policy", "on-request") == "on-failure" && !s.interrupted) {
     auto answer = ask_user(s, call, json::array{}, "the sandbox blocked it: " + str_field(reply, "output"));
     if (answer == "approve" || answer == "approve_session" || answer == "approve_rule") {

@@ -23,6 +23,10 @@ namespace keel::bench {
 
 namespace fs = std::filesystem;
 
+inline std::string toml_string(const std::string& s) {
+  return boost::json::serialize(boost::json::value(s));  // a JSON string is a TOML basic string
+}
+
 class BenchHome {
  public:
   explicit BenchHome(const std::string& tag)
@@ -53,7 +57,11 @@ class BenchHome {
     src.keel_home = home();
     src.cwd = work();
     src.read_files = false;
-    src.overrides = overrides;
+#ifdef KEEL_LANDLOCK_HELPER
+    // The landlock helper is looked for next to the running executable, which is not keel here.
+    src.overrides.push_back("modules.landlock.helper=" + toml_string(KEEL_LANDLOCK_HELPER));
+#endif
+    src.overrides.insert(src.overrides.end(), overrides.begin(), overrides.end());
     return Config::load(src);
   }
 
@@ -64,10 +72,6 @@ class BenchHome {
 inline void write_text(const fs::path& p, const std::string& text) {
   fs::create_directories(p.parent_path());
   std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
-}
-
-inline std::string toml_string(const std::string& s) {
-  return boost::json::serialize(boost::json::value(s));  // a JSON string is a TOML basic string
 }
 
 struct Reply {

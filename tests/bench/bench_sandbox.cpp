@@ -28,6 +28,8 @@ namespace json = boost::json;
 constexpr int kRounds = 10, kPerRound = 6;
 
 struct Backend {
+  Backend(std::string l, std::string m, std::vector<std::string> o, std::string t)
+      : label(std::move(l)), module(std::move(m)), overrides(std::move(o)), target(std::move(t)) {}
   std::string label, module;
   std::vector<std::string> overrides;
   std::string target;
@@ -87,14 +89,13 @@ void sandbox() {
     const std::string prepare_payload =
         json::serialize(json::object{{"argv", json::array{json::value(truth)}}, {"cwd", h.work().string()},
                                      {"workdir", h.work().string()}, {"env", json::object{}}, {"policy", policy}});
-    const std::string helper = "modules.landlock.helper=" + toml_string(KEEL_LANDLOCK_HELPER);
 
     std::vector<Backend> backends;
-    backends.push_back({"none", "none", {"sandbox=\"none\""}, "-"});
-    backends.push_back({"bwrap", "bwrap", {"sandbox=\"bwrap\""}, "<= 5"});
-    backends.push_back({"landlock", "landlock", {"sandbox=\"landlock\"", helper}, "<= 1"});
-    backends.push_back({"landlock, rules only (no mount namespace)", "landlock",
-                        {"sandbox=\"landlock\"", helper, "modules.landlock.mount_namespace=false"}, "<= 1"});
+    backends.push_back(Backend("none", "none", std::vector<std::string>{"sandbox=\"none\""}, "-"));
+    backends.push_back(Backend("bwrap", "bwrap", std::vector<std::string>{"sandbox=\"bwrap\""}, "<= 5"));
+    backends.push_back(Backend("landlock", "landlock", std::vector<std::string>{"sandbox=\"landlock\""}, "<= 1"));
+    backends.push_back(Backend("landlock-rules-only", "landlock",
+                               std::vector<std::string>{"sandbox=\"landlock\"", "modules.landlock.mount_namespace=false"}, "<= 1"));
     for (auto& b : backends) {
       auto o = b.overrides;
       o.insert(o.end(), {"sandbox_mode=\"workspace-write\"", "approval_policy=\"never\""});

@@ -1,25 +1,43 @@
 // Start-up (targets: ≤ 30 ms from process start to the first provider request with every
-// first-party module verified and loaded; ≤ 2 ms verify + load per module):
-//  - verify + load of every first-party module, from 31 in-process boots (each module loaded,
-//    deferred ones too); KEEL_BENCH_DETAIL=1 also prints verify and load separately;
-//  - a kernel boot with the default configuration (deferred modules stay deferred);
-//  - fresh processes: fork+exec of /bin/true (the floor), `keel --version` (dynamic loading of
-//    keel's libraries — Poco, OpenSSL, Boost, libarchive... — and static initialisation, no
-//    kernel), `keel exec` until its first request arrives at a loopback listener (the real
-//    "first provider request"), and a whole `keel exec --replay` run (an upper bound) — each
-//    with `-s danger-full-access` and with the default workspace-write sandbox (bwrap).
+// first-party module verified and loaded; ≤ 2 ms verify + load per module), 31 runs each:
+//  - verify + load of every first-party module, from in-process boots (deferred modules loaded
+//    too); KEEL_BENCH_DETAIL=1 also prints verify and load + start separately;
+//  - kernel boots in-process: every module, and the default configuration;
+//  - what verify and load are made of: reading, the minisign check, SHA-256 (libsodium, and
+//    OpenSSL for comparison), the staging of each library in $TMPDIR, dlopen;
+//  - fresh processes (posix_spawn, wall time and the process's own CPU time): /bin/true (the
+//    floor), `keel --version` (dynamic loading of keel's ~30 libraries — Poco, OpenSSL, ICU,
+//    libarchive... — and static initialisation, no kernel), `keel exec` until its first
+//    request arrives at a loopback listener (the real "first provider request"), and a whole
+//    `keel exec --replay` run (an upper bound) — with `-s danger-full-access` and with the
+//    default workspace-write sandbox (bwrap);
+//  - the same boot and first request with TMPDIR on a tmpfs (/dev/shm).
 #include "bench_kernel.hpp"
 
+#include <keel/market/archive.hpp>
+#include <keel/market/minisign.hpp>
+#include <keel/market/sha256.hpp>
+#include <keel/market/store.hpp>
+
+#ifdef KEEL_BENCH_OPENSSL
+#include <openssl/evp.h>
+#endif
+
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <ctime>
 #include <map>
 
 namespace keel::bench {
@@ -28,28 +46,59 @@ namespace {
 
 constexpr int kRuns = 31;
 
-// fork + exec with stdin, stdout and stderr on /dev/null and KEEL_HOME set; returns the pid.
+// posix_spawn (no copy of this large process's page tables, unlike fork) with stdin, stdout
+// and stderr on /dev/null and KEEL_HOME set; returns the pid.
 pid_t spawn(const std::vector<std::string>& args, const fs::path& home) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    if (!home.empty()) ::setenv("KEEL_HOME", home.c_str(), 1);
-    int null = ::open("/dev/null", O_RDWR);
-    ::dup2(null, 0);
-    ::dup2(null, 1);
-    ::dup2(null, 2);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, "KEEL_HOME=", 10) != 0) env_strings.emplace_back(*e);
+  if (!home.empty()) env_strings.push_back("KEEL_HOME=" + home.string());
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw std::runtime_error("cannot run " + args[0] + ": " + std::strerror(rc));
   return pid;
 }
 
-int wait_exit(pid_t pid) {
+struct Exit {
+  int code = -1;
+  double cpu_ms = 0;  // user + system time of the process (not of its children)
+};
+
+Exit wait_exit(pid_t pid) {
   int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  rusage ru{};
+  ::wait4(pid, &status, 0, &ru);
+  auto ms = [](const timeval& t) { return t.tv_sec * 1000.0 + t.tv_usec / 1000.0; };
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), ms(ru.ru_utime) + ms(ru.ru_stime)};
+}
+
+// Runs the process `kRuns` times; prints the median wall time and the median CPU time.
+void process_row(const std::string& name, const std::vector<std::string>& args, const fs::path& home,
+                 const std::string& target) {
+  std::vector<double> wall, cpu;
+  int bad = 0;
+  for (int i = 0; i < kRuns; ++i) {
+    auto a = Clock::now();
+    auto e = wait_exit(spawn(args, home));
+    wall.push_back(ms_since(a));
+    cpu.push_back(e.cpu_ms);
+    bad += e.code != 0;
+  }
+  if (bad) std::fprintf(stderr, "keel-bench startup: %d runs of %s failed\n", bad, name.c_str());
+  print({name, stats(wall).median, "ms", target});
+  print({"  CPU time (user + sys) of that process", stats(cpu).median, "ms", ""});
 }
 
 // A TCP listener on 127.0.0.1 that notes when the first bytes of a request arrive.
@@ -102,6 +151,12 @@ class Listener {
   int port_ = 0;
 };
 
+double process_cpu_ms() {
+  timespec t{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return t.tv_sec * 1000.0 + t.tv_nsec / 1e6;
+}
+
 void module_rows(BenchHome& h) {
   // Per module: verify (read, BLAKE2b, Ed25519, sha256 binding) and load (memfd, dlopen, ABI, start).
   std::map<std::string, std::vector<double>> verify, load;
@@ -136,28 +191,89 @@ void module_rows(BenchHome& h) {
   }
   print({"all " + std::to_string(module_count) + " modules: sum of verify medians", verify_sum, "ms", ""});
   print({"all " + std::to_string(module_count) + " modules: sum of load + start medians", load_sum, "ms", ""});
-  print({"kernel boot + load_deferred, all " + std::to_string(module_count) + " modules (in-process)", boot_all, "ms", ""});
+  print({"kernel boot + load_deferred + shutdown, all " + std::to_string(module_count) + " modules (in-process)", boot_all, "ms", ""});
 
-  double boot_default = median_ms(kRuns, [&] { Kernel k(h.config({})); });
-  print({"kernel boot, default config, " + std::to_string(default_loaded.size()) + " modules loaded (in-process)",
+  std::vector<double> cpu;
+  double boot_default = median_ms(kRuns, [&] {
+    double c0 = process_cpu_ms();
+    {
+      Kernel k(h.config({}));
+    }
+    cpu.push_back(process_cpu_ms() - c0);
+  });
+  print({"kernel boot + shutdown, default config, " + std::to_string(default_loaded.size()) + " modules (in-process)",
          boot_default, "ms", ""});
+  print({"  CPU time of this process during it", stats(cpu).median, "ms", ""});
+}
+
+// What verification is made of, summed over every installed module: reading the library,
+// the minisign check (BLAKE2b-512 prehash + Ed25519) and the SHA-256 the signed binding names
+// (libsodium's portable SHA-256; OpenSSL's, which uses the CPU's SHA extensions, for comparison).
+void verify_breakdown(BenchHome& h) {
+  market::StoreLayout store{h.home()};
+  std::vector<market::DiscoveryProblem> problems;
+  auto modules = market::discover_modules(store.modules(), problems);
+  std::vector<std::string> warnings;
+  auto trusted = market::load_trusted_keys(store.trusted_keys(), warnings);
+  std::vector<std::vector<std::uint8_t>> bytes;
+  std::vector<market::Signature> sigs;
+  std::size_t total = 0;
+  for (auto& m : modules) {
+    bytes.push_back(market::read_file_bytes(m.library()));
+    sigs.push_back(market::Signature::load(m.signature()));
+    total += bytes.back().size();
+  }
+  const std::string what = std::to_string(modules.size()) + " libraries, " +
+                           std::to_string(total / 1024) + " KiB";
+  print({"read of all " + what, median_ms(kRuns, [&] {
+           for (auto& m : modules) market::read_file_bytes(m.library());
+         }), "ms", ""});
+  print({"  minisign verify (BLAKE2b + Ed25519) of all", median_ms(kRuns, [&] {
+           for (std::size_t i = 0; i < bytes.size(); ++i) market::verify_with_any(trusted, bytes[i], sigs[i]);
+         }), "ms", ""});
+  print({"  SHA-256 (libsodium) of all", median_ms(kRuns, [&] {
+           for (auto& b : bytes) market::sha256_hex(b);
+         }), "ms", ""});
+#ifdef KEEL_BENCH_OPENSSL
+  print({"  SHA-256 (OpenSSL, for comparison) of all", median_ms(kRuns, [&] {
+           unsigned char md[EVP_MAX_MD_SIZE];
+           unsigned int n = 0;
+           for (auto& b : bytes) EVP_Digest(b.data(), b.size(), md, &n, EVP_sha256(), nullptr);
+         }), "ms", ""});
+#endif
+  // What loading is made of: the module host stages each library under a private name (a
+  // fresh directory in $TMPDIR holding a symlink to its memfd), then dlopens it.
+  print({"stage: mkdtemp + symlink + remove_all in $TMPDIR, x" + std::to_string(modules.size()),
+         median_ms(kRuns, [&] {
+           for (std::size_t i = 0; i < modules.size(); ++i) {
+             std::string dir = (fs::temp_directory_path() / "keel-load-XXXXXX").string();
+             if (!::mkdtemp(dir.data())) throw std::runtime_error("mkdtemp failed");
+             fs::create_symlink("/proc/self/fd/0", fs::path(dir) / "libmodule.so");
+             fs::remove_all(dir);
+           }
+         }), "ms", ""});
+  print({"dlopen(RTLD_NOW | RTLD_LOCAL) + dlclose of all " + std::to_string(modules.size()), median_ms(kRuns, [&] {
+           for (auto& m : modules) {
+             void* lib = ::dlopen(m.library().c_str(), RTLD_NOW | RTLD_LOCAL);
+             if (!lib) throw std::runtime_error(std::string("dlopen: ") + ::dlerror());
+             ::dlclose(lib);
+           }
+         }), "ms", ""});
 }
 
 void process_rows(BenchHome& h) {
   const std::string keel = KEEL_BINARY;
   // The floor: creating any process.
   const std::string truth = fs::exists("/bin/true") ? "/bin/true" : "/usr/bin/true";
-  print({"fork+exec+wait /bin/true (process creation floor)", median_ms(kRuns, [&] { wait_exit(spawn({truth}, {})); }),
-         "ms", ""});
+  process_row("spawn + wait /bin/true (process creation floor)", {truth}, {}, "");
   // Dynamic loading of keel's libraries and static initialisation, no kernel.
-  print({"`keel --version` process (dynamic loading + static init)",
-         median_ms(kRuns, [&] { wait_exit(spawn({keel, "--version"}, h.home())); }), "ms", ""});
+  process_row("`keel --version` (dynamic loading + static init)", {keel, "--version"}, h.home(), "");
 
   // Process start → the first request reaches the provider's server (a loopback listener).
   Listener listener;
   const std::string base_url = "http://127.0.0.1:" + std::to_string(listener.port()) + "/v1";
   std::string first_line;
-  auto to_first_request = [&](const std::vector<std::string>& sandbox_args) {
+  auto to_first_request = [&](const std::string& name, const std::vector<std::string>& sandbox_args) {
     std::vector<std::string> args{keel, "exec", "-C", h.work().string()};
     args.insert(args.end(), sandbox_args.begin(), sandbox_args.end());
     for (const auto& c : {std::string("model_provider=\"bench\""), std::string("model=\"mock-model\""),
@@ -169,7 +285,7 @@ void process_rows(BenchHome& h) {
       args.push_back(c);
     }
     args.push_back("hi");
-    std::vector<double> t;
+    std::vector<double> wall, cpu;
     int failures = 0;
     for (int i = 0; i < kRuns; ++i) {
       listener.drain();
@@ -177,37 +293,47 @@ void process_rows(BenchHome& h) {
       pid_t pid = spawn(args, h.home());
       auto got = listener.first_request(10000);
       ::kill(pid, SIGKILL);
-      wait_exit(pid);
+      auto e = wait_exit(pid);
       if (!got) {
         ++failures;
         continue;
       }
       first_line = got->second;
-      t.push_back(std::chrono::duration<double, std::milli>(got->first - start).count());
+      wall.push_back(std::chrono::duration<double, std::milli>(got->first - start).count());
+      cpu.push_back(e.cpu_ms);
     }
     if (failures) std::fprintf(stderr, "keel-bench startup: %d runs never reached the provider\n", failures);
-    return stats(t).median;
+    print({name, stats(wall).median, "ms", "<= 30"});
+    print({"  CPU time (user + sys) of that process until killed", stats(cpu).median, "ms", ""});
   };
-  print({"process start -> first provider request, -s danger-full-access", to_first_request({"-s", "danger-full-access"}),
-         "ms", "<= 30"});
-  print({"process start -> first provider request, workspace-write/bwrap", to_first_request({}), "ms", "<= 30"});
+  to_first_request("process start -> first provider request, -s danger-full-access", {"-s", "danger-full-access"});
+  to_first_request("process start -> first provider request, workspace-write/bwrap", {});
   if (!first_line.empty()) std::fprintf(stderr, "keel-bench startup: the first request was `%s`\n", first_line.c_str());
 
   // The whole process: start, replayed response, rendering, shutdown (an upper bound).
   write_text(h.tmp() / "one.jsonl", "{\"text\":\"ok\"}\n");
   const std::string script = (h.tmp() / "one.jsonl").string();
-  auto whole = [&](const std::vector<std::string>& sandbox_args) {
+  auto whole = [&](const std::string& name, const std::vector<std::string>& sandbox_args) {
     std::vector<std::string> args{keel, "exec", "-C", h.work().string()};
     args.insert(args.end(), sandbox_args.begin(), sandbox_args.end());
     args.insert(args.end(), {"--replay", script, "hi"});
-    int bad = 0;
-    double m = median_ms(kRuns, [&] { bad += wait_exit(spawn(args, h.home())) != 0; });
-    if (bad) std::fprintf(stderr, "keel-bench startup: %d `keel exec --replay` runs failed\n", bad);
-    return m;
+    process_row(name, args, h.home(), "<= 30 (ub)");
   };
-  print({"whole `keel exec --replay` process, -s danger-full-access", whole({"-s", "danger-full-access"}), "ms",
-         "<= 30 (ub)"});
-  print({"whole `keel exec --replay` process, workspace-write/bwrap", whole({}), "ms", "<= 30 (ub)"});
+  whole("whole `keel exec --replay` process, -s danger-full-access", {"-s", "danger-full-access"});
+  whole("whole `keel exec --replay` process, workspace-write/bwrap", {});
+
+  // The module host stages every library in $TMPDIR (see verify_breakdown): the same with it
+  // on a tmpfs, to show what the file system costs (here /tmp is the VM's ext4 root disk).
+  if (const char* shm = "/dev/shm"; fs::is_directory(shm) && ::access(shm, W_OK) == 0) {
+    const char* old = std::getenv("TMPDIR");
+    std::string saved = old ? old : "";
+    ::setenv("TMPDIR", shm, 1);
+    double boot = median_ms(kRuns, [&] { Kernel k(h.config({})); });
+    print({"kernel boot + shutdown, default config, TMPDIR=/dev/shm", boot, "ms", ""});
+    to_first_request("process start -> first request, danger-full-access, TMPDIR=/dev/shm", {"-s", "danger-full-access"});
+    if (old) ::setenv("TMPDIR", saved.c_str(), 1);
+    else ::unsetenv("TMPDIR");
+  }
 }
 
 }  // namespace
@@ -216,6 +342,7 @@ void startup() {
   try {
     BenchHome h("startup");
     module_rows(h);
+    verify_breakdown(h);
     process_rows(h);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "keel-bench startup: %s\n", e.what());

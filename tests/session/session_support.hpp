@@ -357,9 +357,47 @@ struct Recording {
   Recorder* operator->() { return rec.get(); }
 };
 
+// Waits for a turn's result. Then lets the session's worker thread finish: a submit() that
+// comes while the worker is still between answering its waiters and exiting deadlocks
+// (Kernel::Impl::submit joins the worker while holding Session::mu, which run_turns takes once
+// more after the waiters ran; see "back-to-back turns" in turn_loop_test.cpp). The pause keeps
+// the other tests about what they test.
 inline TurnResult wait_turn(std::future<TurnResult>& f, std::chrono::seconds limit = 30s) {
   REQUIRE(f.wait_for(limit) == std::future_status::ready);
-  return f.get();
+  auto r = f.get();
+  std::this_thread::sleep_for(50ms);
+  return r;
+}
+
+// Runs `body` in a forked child, so that a hang cannot take the whole test run with it.
+// Returns the child's exit code, or -1 if it was killed at `limit` (or died of a signal).
+// Call it only while this process runs no other threads (no Kernel alive).
+inline int run_forked(const std::function<int()>& body, std::chrono::milliseconds limit) {
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    int code = 3;
+    try {
+      code = body();
+    } catch (...) {
+      code = 2;
+    }
+    std::fflush(nullptr);
+    ::_exit(code);
+  }
+  auto deadline = Clock::now() + limit;
+  int status = 0;
+  for (;;) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) break;
+    if (Clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 inline TurnResult wait_turn(std::future<TurnResult>&& f, std::chrono::seconds limit = 30s) { return wait_turn(f, limit); }
 

@@ -3,10 +3,10 @@
 #include <keel/market/binding.hpp>
 #include <keel/market/plugins.hpp>
 #include <keel/market/sha256.hpp>
+#include <keel/market/store_lock.hpp>
 #include <keel/market/version_range.hpp>
 
 #include "installed_record.hpp"
-#include "store_lock.hpp"
 
 #include <algorithm>
 #include <cctype>

@@ -1,5 +1,6 @@
 #include <keel/market/archive.hpp>
 #include <keel/market/marketplaces.hpp>
+#include <keel/market/store_lock.hpp>
 
 #include <keel/market/atomic_files.hpp>
 
@@ -99,13 +100,19 @@ std::unique_ptr<Source> Marketplaces::source(const std::string& name) const {
 
 UpdateResult Marketplaces::add(const std::string& name, const std::string& location) {
   auto d = dir(name);
+  store_.create_directories();
+  StoreLock lock(store_.marketplaces() / ".lock", {});
   std::error_code ec;
   if (fs::exists(d / kSourceFile, ec))
     throw MarketplaceError("marketplace '" + name + "' already exists (remove it first, or pick another name)");
   return fetch_and_store(name, location, true);
 }
 
-UpdateResult Marketplaces::update(const std::string& name) { return fetch_and_store(name, location(name), false); }
+UpdateResult Marketplaces::update(const std::string& name) {
+  auto where = location(name);
+  StoreLock lock(store_.marketplaces() / ".lock", {});
+  return fetch_and_store(name, where, false);
+}
 
 UpdateResult Marketplaces::fetch_and_store(const std::string& name, const std::string& location, bool is_new) {
   const std::string what = "marketplace '" + name + "'";
@@ -155,6 +162,13 @@ UpdateResult Marketplaces::fetch_and_store(const std::string& name, const std::s
     throw MarketplaceError(what + ": index refused: it differs from the index already seen with the same index_version " +
                            std::to_string(idx.index_version) + " (a new index must carry a higher index_version)");
 
+  // Leftovers of an update that was killed (we hold marketplaces/.lock).
+  std::error_code sweep_ec;
+  for (auto& e : fs::directory_iterator(store_.marketplaces(), sweep_ec)) {
+    auto n = e.path().filename().string();
+    if (n.starts_with(".tmp-") || n.starts_with(".removing-")) fs::remove_all(e.path(), sweep_ec);
+  }
+
   // Cache: a complete new folder swapped in atomically.
   auto target = dir(name);
   auto staging = store_.marketplaces() / (".tmp-" + name + "-" + random_token());
@@ -185,6 +199,7 @@ void Marketplaces::remove(const std::string& name) {
   auto d = dir(name);
   std::error_code ec;
   if (!fs::exists(d, ec)) throw MarketplaceError("no marketplace named '" + name + "'");
+  StoreLock lock(store_.marketplaces() / ".lock", {});
   remove_directory_atomically(d);
   // .state.json keeps the highest version seen: re-adding the same location cannot roll back.
 }
