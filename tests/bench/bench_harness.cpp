@@ -166,11 +166,11 @@ void run_variant(const Variant& v, double baseline_ms) {
 
   print({"harness per call, " + v.label, stats(net).median, "ms", "<= 5"});
   if (baseline_ms > 0)
-    print({"  same, minus `true` via keel_process instead of tool time", stats(net_baseline).median, "ms", "<= 5"});
-  print({"  incl. model round trips (gross), " + v.label, stats(gross).median, "ms", ""});
-  print({"  model round trip per request", stats(model_per_request).median, "ms", ""});
-  print({"  tool time per call, in the turn", stats(tool_per_call).median, "ms", ""});
-  print({"  tool time per call, direct bus call outside a turn", direct, "ms", ""});
+    print({"  same, minus keel_process `true` baseline, " + v.label, stats(net_baseline).median, "ms", "<= 5"});
+  print({"  gross per call (incl. model), " + v.label, stats(gross).median, "ms", ""});
+  print({"  model round trip per request, " + v.label, stats(model_per_request).median, "ms", ""});
+  print({"  tool time per call in the turn, " + v.label, stats(tool_per_call).median, "ms", ""});
+  print({"  tool time, direct bus call, " + v.label, direct, "ms", ""});
 }
 
 }  // namespace
@@ -186,9 +186,9 @@ void harness() {
 
     json::object plan{{"plan", json::array{json::object{{"step", "measure"}, {"status", "in_progress"}}}}};
     json::object truth{{"command", json::array{"true"}}};
-    run_variant({"update_plan, rollout (jsonl)", "update_plan", plan, {}}, 0);
+    run_variant({"update_plan, rollout", "update_plan", plan, {}}, 0);
     run_variant({"update_plan, no rollout", "update_plan", plan, {"memory=\"off\""}}, 0);
-    run_variant({"shell `true`, rollout (jsonl)", "shell", truth, {}}, true_ms);
+    run_variant({"shell `true`, rollout", "shell", truth, {}}, true_ms);
     run_variant({"shell `true`, no rollout", "shell", truth, {"memory=\"off\""}}, true_ms);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "keel-bench harness: %s\n", e.what());

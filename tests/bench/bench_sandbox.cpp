@@ -6,8 +6,11 @@
 //  - the two halves on their own: `sandbox.prepare` over the bus, and the wrapped `true`
 //    spawned with keel_process.
 // The baseline is the same shell tool call with danger-full-access (no sandbox is asked), and
-// `true` spawned with keel_process. Samples are taken in interleaved rounds so that load from
-// other work on the machine falls on every configuration alike.
+// `true` spawned with keel_process. Backends: none, bwrap (no network: --unshare-net), bwrap
+// with network_access (to show what the network namespace costs), landlock, and landlock with
+// Landlock rules only (modules.landlock.mount_namespace = false). Samples are taken in
+// interleaved rounds so that load from other work on the machine falls on every configuration
+// alike.
 #include "bench_kernel.hpp"
 
 #include <keel/common/process.hpp>
@@ -28,11 +31,13 @@ namespace json = boost::json;
 constexpr int kRounds = 10, kPerRound = 6;
 
 struct Backend {
-  Backend(std::string l, std::string m, std::vector<std::string> o, std::string t)
-      : label(std::move(l)), module(std::move(m)), overrides(std::move(o)), target(std::move(t)) {}
+  Backend(std::string l, std::string m, std::vector<std::string> o, std::string t, bool net = false)
+      : label(std::move(l)), module(std::move(m)), overrides(std::move(o)), target(std::move(t)), network(net) {}
   std::string label, module;
   std::vector<std::string> overrides;
   std::string target;
+  bool network;  // the policy allows network access (bwrap: no --unshare-net)
+  std::string shell_payload, prepare_payload;
   std::unique_ptr<Kernel> kernel;
   std::string unavailable;
   std::vector<std::string> wrapped;
@@ -40,12 +45,12 @@ struct Backend {
   std::vector<double> prepare, spawn, tool;
 };
 
-json::object kernel_like_policy(const BenchHome& h, const std::string& mode) {
+json::object kernel_like_policy(const BenchHome& h, const std::string& mode, bool network) {
   // What Kernel::Impl::sandbox_policy sends for a session in h.work().
   const std::string cwd = h.work().string();
   return json::object{{"mode", mode},
                       {"writable_roots", json::array{json::value(cwd)}},
-                      {"network_access", false},
+                      {"network_access", network},
                       {"protected_paths", json::array{json::value(cwd + "/.git"), json::value(cwd + "/.keel"),
                                                       json::value(h.home().string())}}};
 }
@@ -83,26 +88,27 @@ void sandbox() {
   try {
     BenchHome h("sandbox");
     const std::string truth = common::find_on_path("true").value_or("/bin/true");
-    const auto policy = kernel_like_policy(h, "workspace-write");
-    const std::string sandboxed_payload = shell_payload(h, policy);
     const std::string unsandboxed_payload = shell_payload(h, json::object{{"mode", "danger-full-access"}});
-    const std::string prepare_payload =
-        json::serialize(json::object{{"argv", json::array{json::value(truth)}}, {"cwd", h.work().string()},
-                                     {"workdir", h.work().string()}, {"env", json::object{}}, {"policy", policy}});
 
     std::vector<Backend> backends;
     backends.push_back(Backend("none", "none", std::vector<std::string>{"sandbox=\"none\""}, "-"));
     backends.push_back(Backend("bwrap", "bwrap", std::vector<std::string>{"sandbox=\"bwrap\""}, "<= 5"));
+    backends.push_back(Backend("bwrap-network-on", "bwrap", std::vector<std::string>{"sandbox=\"bwrap\""}, "<= 5", true));
     backends.push_back(Backend("landlock", "landlock", std::vector<std::string>{"sandbox=\"landlock\""}, "<= 1"));
     backends.push_back(Backend("landlock-rules-only", "landlock",
                                std::vector<std::string>{"sandbox=\"landlock\"", "modules.landlock.mount_namespace=false"}, "<= 1"));
     for (auto& b : backends) {
+      auto policy = kernel_like_policy(h, "workspace-write", b.network);
+      b.shell_payload = shell_payload(h, policy);
+      b.prepare_payload =
+          json::serialize(json::object{{"argv", json::array{json::value(truth)}}, {"cwd", h.work().string()},
+                                       {"workdir", h.work().string()}, {"env", json::object{}}, {"policy", policy}});
       auto o = b.overrides;
       o.insert(o.end(), {"sandbox_mode=\"workspace-write\"", "approval_policy=\"never\""});
       try {
         b.kernel = std::make_unique<Kernel>(h.config(o));
         require_module(*b.kernel, b.module);
-        auto r = call(b.kernel->bus(), "sandbox.prepare", prepare_payload);
+        auto r = call(b.kernel->bus(), "sandbox.prepare", b.prepare_payload);
         if (r.status != KEEL_OK) throw std::runtime_error("sandbox.prepare: " + r.body);
         auto reply = json::parse(r.body).as_object();
         for (auto& a : reply.at("argv").as_array()) b.wrapped.emplace_back(a.as_string());
@@ -111,7 +117,7 @@ void sandbox() {
             if (val.is_string()) b.env[std::string(key)] = std::string(val.as_string());
         for (int i = 0; i < 3; ++i) {  // warm up, and prove the backend works here
           spawn(b.wrapped, b.env, h.work());
-          shell_call(*b.kernel, sandboxed_payload);
+          shell_call(*b.kernel, b.shell_payload);
         }
       } catch (const std::exception& e) {
         b.unavailable = e.what();
@@ -136,14 +142,14 @@ void sandbox() {
         if (!b.kernel) continue;
         for (int i = 0; i < kPerRound; ++i) {
           auto a = Clock::now();
-          auto r = call(b.kernel->bus(), "sandbox.prepare", prepare_payload);
+          auto r = call(b.kernel->bus(), "sandbox.prepare", b.prepare_payload);
           b.prepare.push_back(ms_since(a));
           if (r.status != KEEL_OK) throw std::runtime_error(b.label + ": sandbox.prepare failed: " + r.body);
           a = Clock::now();
           spawn(b.wrapped, b.env, h.work());
           b.spawn.push_back(ms_since(a));
           a = Clock::now();
-          shell_call(*b.kernel, sandboxed_payload);
+          shell_call(*b.kernel, b.shell_payload);
           b.tool.push_back(ms_since(a));
         }
       }

@@ -85,8 +85,8 @@ Exit wait_exit(pid_t pid) {
 }
 
 // Runs the process `kRuns` times; prints the median wall time and the median CPU time.
-void process_row(const std::string& name, const std::vector<std::string>& args, const fs::path& home,
-                 const std::string& target) {
+void process_row(const std::string& name, const std::string& tag, const std::vector<std::string>& args,
+                 const fs::path& home, const std::string& target) {
   std::vector<double> wall, cpu;
   int bad = 0;
   for (int i = 0; i < kRuns; ++i) {
@@ -98,7 +98,7 @@ void process_row(const std::string& name, const std::vector<std::string>& args, 
   }
   if (bad) std::fprintf(stderr, "keel-bench startup: %d runs of %s failed\n", bad, name.c_str());
   print({name, stats(wall).median, "ms", target});
-  print({"  CPU time (user + sys) of that process", stats(cpu).median, "ms", ""});
+  print({"  CPU time (user + sys), " + tag, stats(cpu).median, "ms", ""});
 }
 
 // A TCP listener on 127.0.0.1 that notes when the first bytes of a request arrive.
@@ -203,7 +203,7 @@ void module_rows(BenchHome& h) {
   });
   print({"kernel boot + shutdown, default config, " + std::to_string(default_loaded.size()) + " modules (in-process)",
          boot_default, "ms", ""});
-  print({"  CPU time of this process during it", stats(cpu).median, "ms", ""});
+  print({"  CPU time of the bench process during that boot", stats(cpu).median, "ms", ""});
 }
 
 // What verification is made of, summed over every installed module: reading the library,
@@ -265,15 +265,16 @@ void process_rows(BenchHome& h) {
   const std::string keel = KEEL_BINARY;
   // The floor: creating any process.
   const std::string truth = fs::exists("/bin/true") ? "/bin/true" : "/usr/bin/true";
-  process_row("spawn + wait /bin/true (process creation floor)", {truth}, {}, "");
+  process_row("spawn + wait /bin/true (process creation floor)", "/bin/true", {truth}, {}, "");
   // Dynamic loading of keel's libraries and static initialisation, no kernel.
-  process_row("`keel --version` (dynamic loading + static init)", {keel, "--version"}, h.home(), "");
+  process_row("`keel --version` (dynamic loading + static init)", "keel --version", {keel, "--version"}, h.home(), "");
 
   // Process start → the first request reaches the provider's server (a loopback listener).
   Listener listener;
   const std::string base_url = "http://127.0.0.1:" + std::to_string(listener.port()) + "/v1";
   std::string first_line;
-  auto to_first_request = [&](const std::string& name, const std::vector<std::string>& sandbox_args) {
+  auto to_first_request = [&](const std::string& name, const std::string& tag,
+                              const std::vector<std::string>& sandbox_args) {
     std::vector<std::string> args{keel, "exec", "-C", h.work().string()};
     args.insert(args.end(), sandbox_args.begin(), sandbox_args.end());
     for (const auto& c : {std::string("model_provider=\"bench\""), std::string("model=\"mock-model\""),
@@ -304,23 +305,25 @@ void process_rows(BenchHome& h) {
     }
     if (failures) std::fprintf(stderr, "keel-bench startup: %d runs never reached the provider\n", failures);
     print({name, stats(wall).median, "ms", "<= 30"});
-    print({"  CPU time (user + sys) of that process until killed", stats(cpu).median, "ms", ""});
+    print({"  CPU time (user + sys) until killed, " + tag, stats(cpu).median, "ms", ""});
   };
-  to_first_request("process start -> first provider request, -s danger-full-access", {"-s", "danger-full-access"});
-  to_first_request("process start -> first provider request, workspace-write/bwrap", {});
+  to_first_request("process start -> first provider request, -s danger-full-access", "danger-full-access",
+                   {"-s", "danger-full-access"});
+  to_first_request("process start -> first provider request, workspace-write/bwrap", "workspace-write", {});
   if (!first_line.empty()) std::fprintf(stderr, "keel-bench startup: the first request was `%s`\n", first_line.c_str());
 
   // The whole process: start, replayed response, rendering, shutdown (an upper bound).
   write_text(h.tmp() / "one.jsonl", "{\"text\":\"ok\"}\n");
   const std::string script = (h.tmp() / "one.jsonl").string();
-  auto whole = [&](const std::string& name, const std::vector<std::string>& sandbox_args) {
+  auto whole = [&](const std::string& name, const std::string& tag, const std::vector<std::string>& sandbox_args) {
     std::vector<std::string> args{keel, "exec", "-C", h.work().string()};
     args.insert(args.end(), sandbox_args.begin(), sandbox_args.end());
     args.insert(args.end(), {"--replay", script, "hi"});
-    process_row(name, args, h.home(), "<= 30 (ub)");
+    process_row(name, tag, args, h.home(), "<= 30 (ub)");
   };
-  whole("whole `keel exec --replay` process, -s danger-full-access", {"-s", "danger-full-access"});
-  whole("whole `keel exec --replay` process, workspace-write/bwrap", {});
+  whole("whole `keel exec --replay` process, -s danger-full-access", "whole exec, danger-full-access",
+        {"-s", "danger-full-access"});
+  whole("whole `keel exec --replay` process, workspace-write/bwrap", "whole exec, workspace-write", {});
 
   // The module host stages every library in $TMPDIR (see verify_breakdown): the same with it
   // on a tmpfs, to show what the file system costs (here /tmp is the VM's ext4 root disk).
@@ -330,7 +333,8 @@ void process_rows(BenchHome& h) {
     ::setenv("TMPDIR", shm, 1);
     double boot = median_ms(kRuns, [&] { Kernel k(h.config({})); });
     print({"kernel boot + shutdown, default config, TMPDIR=/dev/shm", boot, "ms", ""});
-    to_first_request("process start -> first request, danger-full-access, TMPDIR=/dev/shm", {"-s", "danger-full-access"});
+    to_first_request("process start -> first request, danger-full-access, TMPDIR=/dev/shm",
+                     "danger-full-access, TMPDIR=/dev/shm", {"-s", "danger-full-access"});
     if (old) ::setenv("TMPDIR", saved.c_str(), 1);
     else ::unsetenv("TMPDIR");
   }
