@@ -21,7 +21,7 @@ if [ -z "${KEEL_BENCH_NO_BUILD:-}" ]; then
   known="$(cmake --build "$build" --target help 2>/dev/null || true)"
   targets=()
   for t in keel keel-home keel-bench keel-bench-providers keel-memory-bench keel-bench-marketplace; do
-    if grep -q "^$t:" <<<"$known"; then targets+=("$t"); fi
+    if grep -Eq "(^|/)$t: " <<<"$known"; then targets+=("$t"); fi
   done
   cmake --build "$build" --target "${targets[@]}" -- ${KEEL_BUILD_JOBS:+-j "$KEEL_BUILD_JOBS"} >/dev/null
 fi
