@@ -69,14 +69,23 @@ json::array Kernel::Impl::tool_specs() {
 
 void Kernel::Impl::submit(const std::shared_ptr<Session>& s, std::string text,
                           std::function<void(const TurnResult&)> done) {
-  std::lock_guard lock(s->mu);
-  s->pending_input.push_back(std::move(text));
-  s->waiters.push_back(std::move(done));  // answered when the turn that takes this input ends
-  if (s->running) return;  // joins the running turn
-  s->running = true;
-  s->interrupted = false;
-  if (s->worker.joinable()) s->worker.join();
-  s->worker = std::thread([this, s] { run_turns(s); });
+  std::thread previous;
+  {
+    std::lock_guard lock(s->mu);
+    s->pending_input.push_back(std::move(text));
+    s->waiters.push_back(std::move(done));  // answered when the turn that takes this input ends
+    if (s->running) return;                 // joins the running turn
+    s->running = true;
+    s->interrupted = false;
+    previous = std::move(s->worker);
+    s->worker = std::thread([this, s] { run_turns(s); });
+  }
+  // The previous worker has decided to end; it may still be answering its waiters, and may
+  // be this very thread (a waiter that submits again).
+  if (previous.joinable()) {
+    if (previous.get_id() == std::this_thread::get_id()) previous.detach();
+    else previous.join();
+  }
 }
 
 void Kernel::Impl::interrupt(const std::string& session_id) {
@@ -96,14 +105,15 @@ void Kernel::Impl::run_turns(std::shared_ptr<Session> s) {
   for (;;) {
     TurnResult result = run_turn(*s);
     std::vector<std::function<void(const TurnResult&)>> waiters;
+    bool more;
     {
-      std::lock_guard lock(s->mu);
+      std::lock_guard lock(s->mu);  // decide and mark in one step: a submit after this starts a new worker
       waiters.swap(s->waiters);
-      if (s->pending_input.empty()) s->running = false;
+      more = !s->pending_input.empty();
+      if (!more) s->running = false;
     }
     for (auto& w : waiters) w(result);
-    std::lock_guard lock(s->mu);
-    if (!s->running) return;
+    if (!more) return;
   }
 }
 

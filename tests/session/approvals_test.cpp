@@ -338,3 +338,94 @@ TEST_CASE("keel execpolicy check prints the decision and the rule that made it",
   INFO(plain.describe());
   CHECK_FALSE(contains(plain.out, "forbid"));
 }
+
+// KNOWN BUG (hence [!mayfail]): Kernel::Impl::ask_user (kernel/src/approvals.cpp) waits for
+// the UI's answer with f.wait_for(approval_timeout_ms). interrupt() cancels the UI request
+// (its id is in active_requests) but nothing wakes that wait, so an interrupted turn hangs
+// until the approval timeout (default 300000 ms: five minutes), and the call is then recorded
+// as "the user denied this call" instead of aborted.
+TEST_CASE("an interrupt while an approval is pending ends the turn promptly",
+          "[session][approvals][interrupt][!mayfail]") {
+  Scratch s("approval-interrupt");
+  auto script = s.script("pending.jsonl", {calls({touch_call("call_1", "pending.txt")}), R"({"text":"never said"})",
+                                           R"({"text":"next turn"})"});
+  // The bound keeps the test short should the interrupt not reach the pending question.
+  Kernel kernel(s.config(script, {"approval_policy=\"untrusted\"", "approval_timeout_ms=8000"}));
+  TestUi ui(kernel, [](const json::object&) { return std::string(); });  // the person is away
+  Recording rec(kernel);
+  auto session = kernel.start_session(with_ui());
+  auto future = kernel.submit(session, "touch it");
+  REQUIRE(rec->wait_for([](const json::object& e) { return str(e, "type") == "approval.requested"; }));
+  auto t0 = Clock::now();
+  kernel.interrupt(session);
+  REQUIRE(future.wait_for(15s) == std::future_status::ready);
+  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+  auto r = future.get();
+  std::this_thread::sleep_for(50ms);
+  kernel.bus().drain();
+  INFO("elapsed " << elapsed.count() << " ms\nevents:\n" << rec->text());
+  CHECK(r.status == "interrupted");
+  CHECK(elapsed < 1500ms);
+  CHECK_FALSE(fs::exists(s.ws / "pending.txt"));
+  {
+    // The front end learns that the question is void.
+    std::lock_guard lock(ui.mu);
+    REQUIRE(ui.held.size() == 1);
+    CHECK(ui.held[0]->cancelled());
+  }
+}
+
+TEST_CASE("untrusted mode: apply_patch asks first; approved it applies, denied nothing changes", "[session][approvals]") {
+  Scratch s("approve-patch");
+  write_file(s.ws / "a.txt", "one\n");
+  auto patch = [](const std::string& file) {
+    return "*** Begin Patch\n*** Update File: a.txt\n@@\n-one\n+two\n*** Add File: " + file + "\n+new\n*** End Patch";
+  };
+  auto custom = [](const std::string& call_id, const std::string& input) {
+    return json::serialize(json::object{
+        {"custom_tool_calls", json::array{json::object{{"name", "apply_patch"}, {"call_id", call_id}, {"input", input}}}}});
+  };
+  auto script = s.script("patch.jsonl", {custom("call_denied", patch("denied.txt")), answer_expecting("was denied", "denied"),
+                                         custom("call_ok", patch("approved.txt")), answer_expecting("applied", "a.txt")});
+  Kernel kernel(s.config(script, kUntrusted));
+  TestUi ui(kernel, [](const json::object& ask) { return str(ask, "call_id") == "call_denied" ? "deny" : "approve"; });
+  auto session = kernel.start_session(with_ui());
+  auto r1 = wait_turn(kernel.submit(session, "patch it"));
+  INFO(r1.error);
+  CHECK(r1.ok());
+  CHECK(read_file(s.ws / "a.txt") == "one\n");
+  CHECK_FALSE(fs::exists(s.ws / "denied.txt"));
+  auto r2 = wait_turn(kernel.submit(session, "patch it, please"));
+  INFO(r2.error);
+  CHECK(r2.ok());
+  CHECK(read_file(s.ws / "a.txt") == "two\n");
+  CHECK(fs::exists(s.ws / "approved.txt"));
+  auto asks = ui.snapshot();
+  REQUIRE(asks.size() == 2);
+  CHECK(str(asks[0], "tool") == "apply_patch");
+}
+
+TEST_CASE("on-failure: a command the sandbox blocked is offered to run again without it", "[session][approvals]") {
+  Scratch s("on-failure");
+  auto target = s.outside / "on-failure.txt";
+  auto write_outside = [&](const std::string& call_id) {
+    json::object args{{"command", json::array{"bash", "-c", json::value("echo escaped > " + target.string())}}};
+    return calls({json::serialize(json::object{{"name", "shell"}, {"call_id", call_id}, {"arguments", args}})});
+  };
+  auto script = s.script("on-failure.jsonl", {write_outside("call_denied"), answer_expecting("still blocked", "sandbox"),
+                                              write_outside("call_approved"), answer_expecting("done", "Exit code: 0")});
+  Kernel kernel(s.config(script, {"approval_policy=\"on-failure\""}));
+  TestUi ui(kernel, [](const json::object& ask) { return str(ask, "call_id") == "call_denied" ? "deny" : "approve"; });
+  auto session = kernel.start_session(with_ui());
+  auto r1 = wait_turn(kernel.submit(session, "write outside"));
+  INFO(r1.error);
+  CHECK(r1.ok());
+  CHECK_FALSE(fs::exists(target));
+  auto r2 = wait_turn(kernel.submit(session, "write outside, I will approve"));
+  INFO(r2.error);
+  CHECK(r2.ok());
+  CHECK(read_file(target) == "escaped\n");
+  auto asks = ui.snapshot();
+  REQUIRE(asks.size() == 2);  // asked only after the sandbox blocked each
+  CHECK(contains(str(asks[0], "reason"), "sandbox"));
+}

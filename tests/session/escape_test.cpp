@@ -164,3 +164,60 @@ TEST_CASE("network_access = true lets the loopback connection through, and only 
   CHECK_FALSE(fs::exists(t.s.outside / "escape.txt"));
   CHECK(contains(outputs["call_outside"], "sandbox"));
 }
+
+// Links: a symlink in the workspace pointing outside, and a hard link to a file outside (a
+// classic way past path-based rules). Nothing outside may change.
+TEST_CASE("links out of the workspace do not let a sandboxed command write outside", "[session][sandbox][escape]") {
+  auto backend = GENERATE(std::string("bwrap"), std::string("landlock"));
+  INFO("sandbox " << backend);
+  EscapeTree t;
+  auto script = t.s.script(
+      "links.jsonl",
+      {shell_call("call_symlink", "ln -s " + t.s.outside.string() + " outlink && echo x > outlink/sym.txt && echo WROTE"),
+       shell_call("call_hardlink", "ln " + (t.s.outside / "keep.txt").string() +
+                                       " hard.txt && echo changed > hard.txt && echo WROTE"),
+       shell_call("call_git_symlink", "ln -s .git gitlink && echo evil > gitlink/HEAD && echo WROTE"),
+       R"({"text":"tried links"})"});
+  auto r = t.exec(backend, script);
+  INFO(r.describe());
+  REQUIRE(r.exit_code == 0);
+  auto outputs = t.outputs();
+  std::string all;
+  for (auto& [id, o] : outputs) all += "--- " + id + "\n" + o + "\n";
+  INFO("what the model was told:\n" << all);
+  REQUIRE(outputs.size() == 3);
+  CHECK_FALSE(fs::exists(t.s.outside / "sym.txt"));
+  CHECK(read_file(t.s.outside / "keep.txt") == "keep\n");
+  CHECK(read_file(t.head) == t.head_before);
+  for (auto id : {"call_symlink", "call_hardlink", "call_git_symlink"}) {
+    INFO("call " << id);
+    CHECK_FALSE(contains(outputs[id], "WROTE"));
+  }
+}
+
+// KNOWN GAP (hence [!mayfail]): the explanation of a blocked hard link.
+//  - bwrap: `ln` fails with EXDEV ("Invalid cross-device link": the workspace and outside/ are
+//    different bind mounts), and modules/sandbox/common/src/explain.cpp only reads EXDEV as
+//    the sandbox's doing for landlock, so the model gets no explanation at all.
+//  - landlock: EXDEV is classified as Where::LandlockParent ("entries cannot be created,
+//    removed or renamed directly in <ws>, because it holds the read-only .git"), which is
+//    wrong here: creating entries in the workspace root works (see the escape test above);
+//    what Landlock refused is a link to a file outside the writable roots (REFER).
+TEST_CASE("a hard link out of the workspace is explained as the sandbox's doing", "[session][sandbox][escape][!mayfail]") {
+  auto backend = GENERATE(std::string("bwrap"), std::string("landlock"));
+  INFO("sandbox " << backend);
+  EscapeTree t;
+  auto script = t.s.script(
+      "hardlink.jsonl",
+      {shell_call("call_hardlink", "ln " + (t.s.outside / "keep.txt").string() + " hard.txt && echo WROTE"),
+       R"({"text":"tried"})"});
+  auto r = t.exec(backend, script);
+  INFO(r.describe());
+  REQUIRE(r.exit_code == 0);
+  auto out = t.outputs()["call_hardlink"];
+  INFO(out);
+  CHECK_FALSE(contains(out, "WROTE"));
+  CHECK(contains(out, "sandbox"));
+  CHECK(contains(out, "outside the workspace"));
+  CHECK_FALSE(contains(out, "entries cannot be created"));
+}

@@ -137,15 +137,47 @@ TEST_CASE("resume and fork reproduce the exact history; a fork never writes into
   CHECK(str(session_meta(*fork_file), "forked_from") == id);
   check_same_history(rollout_items(*fork_file), fork_history);
 
-  // Resuming "last" in this workspace picks the newest session: the fork.
+  // A fork of a session that is open in the same kernel does not write into its file either.
+  {
+    auto script5 = s.script("live.jsonl", {answer("goes on")});
+    Kernel k(s.config(script5, kNever));
+    SessionOptions o;
+    o.resume = fork_id;
+    auto parent = k.start_session(o);
+    auto fork_file_bytes = read_file(*fork_file);
+    SessionOptions f;
+    f.fork = parent;
+    auto child = k.start_session(f);
+    CHECK(child != parent);
+    check_same_history(k.history(child), fork_history);
+    auto rc = wait_turn(k.submit(child, "child turn"));
+    INFO(rc.error);
+    CHECK(rc.ok());
+    CHECK(read_file(*fork_file) == fork_file_bytes);
+    auto rp = wait_turn(k.submit(parent, "parent turn"));
+    CHECK(rp.ok());
+    CHECK(k.history(parent).size() == fork_history.size() + 2);
+    CHECK(k.history(child).size() == fork_history.size() + 2);
+    auto child_file = s.rollout_of(child);
+    REQUIRE(child_file);
+    check_same_history(rollout_items(*child_file), k.history(child));
+    check_same_history(rollout_items(*fork_file), k.history(parent));
+    // (The replay provider keeps one position per session: both got the script's first answer.)
+    CHECK(message_text(k.history(child).back().as_object()) == "goes on");
+    CHECK(message_text(k.history(parent).back().as_object()) == "goes on");
+    fork_history = k.history(parent);
+  }
+
+  // Resuming "last" in this workspace picks the newest session.
   {
     auto script4 = s.script("last.jsonl", {answer("last")});
     Kernel k(s.config(script4, kNever));
     SessionOptions o;
     o.resume = "last";
     auto last = k.start_session(o);
-    CHECK(last == fork_id);
-    check_same_history(k.history(last), fork_history);
+    CHECK(last != id);
+    CHECK(last != fork_id);  // the fork of the fork, started after it
+    CHECK(k.history(last).size() == fork_history.size());
   }
   CHECK(read_file(*parent_file) == parent_bytes);
 }
@@ -183,6 +215,11 @@ TEST_CASE("a keel killed with SIGKILL mid-call resumes with every completed item
   auto file = s.rollout_of(thread_id);
   REQUIRE(file);
   const auto crashed_items = rollout_items(*file);
+  // As if the kill had also cut a record in half: a torn last line is skipped, never fatal.
+  {
+    std::ofstream torn(*file, std::ios::binary | std::ios::app);
+    torn << R"({"timestamp":"2026-01-01T00:00:00.000Z","type":"item","item":{"type":"mess)";
+  }
 
   // keel exec resume --last: the model sees the interrupted call's output.
   auto script2 = s.script("after.jsonl", {answer("resumed after the crash", "interrupted")});
@@ -410,4 +447,80 @@ TEST_CASE("keel sessions lists sessions newest first; keel fork leaves the paren
   auto& newest = rows.as_array()[0].as_object();
   CHECK(str(newest, "forked_from") == ids[0]);
   CHECK(str(newest, "session_id") != ids[0]);
+}
+
+// KNOWN GAP (hence [!mayfail]): automatic compaction is only considered after a response with
+// tool calls (kernel/src/turn_loop.cpp, after run_tool_calls). A session of text-only turns
+// that has crossed model_auto_compact_token_limit is never compacted: every later request
+// carries the whole history until the provider fails with context_window_exceeded.
+TEST_CASE("text-only turns past the auto-compact limit are compacted before the next request",
+          "[session][memory][compaction][!mayfail]") {
+  Scratch s("compact-text");
+  auto script = s.script("text.jsonl", {answer("a long answer that fills the tiny window"),
+                                        answer("SUMMARY: one exchange so far"), answer("second answer")});
+  Kernel k(s.spy_config(script, {"approval_policy=\"never\"", "model_context_window=50"}));
+  ProviderSpy spy;
+  spy.install(k);
+  Recording rec(k);
+  auto id = k.start_session();
+  auto r1 = wait_turn(k.submit(id, "first"));
+  REQUIRE(r1.ok());
+  CHECK(r1.usage.at("input_tokens").to_number<std::int64_t>() > 45);  // past 90 % of 50
+  auto r2 = wait_turn(k.submit(id, "second"));
+  INFO("error: " << r2.error << "\nevents:\n" << rec->text());
+  CHECK(r2.ok());
+  CHECK(rec->of_type("context.compacted").size() == 1);
+  CHECK(r2.last_agent_message == "second answer");
+}
+
+TEST_CASE("a provider error ends the turn as failed with its code; the session goes on", "[session][memory]") {
+  Scratch s("provider-error");
+  auto script = s.script("error.jsonl", {R"({"error":{"code":"context_window_exceeded","message":"too long for me"}})",
+                                         answer("fine again")});
+  Kernel k(s.config(script, kNever));
+  Recording rec(k);
+  auto id = k.start_session();
+  auto r1 = wait_turn(k.submit(id, "a huge prompt"));
+  k.bus().drain();
+  INFO("events:\n" << rec->text());
+  CHECK(r1.status == "failed");
+  CHECK(contains(r1.error, "too long for me"));
+  auto failed = rec->of_type("turn.failed");
+  REQUIRE(failed.size() == 1);
+  CHECK(str(failed[0].at("error").as_object(), "code") == "context_window_exceeded");
+  // The user's message stays in the history; the next turn works.
+  CHECK(items_of(k.history(id), "message", "user").size() == 1);
+  auto r2 = wait_turn(k.submit(id, "smaller"));
+  INFO(r2.error);
+  CHECK(r2.ok());
+  CHECK(r2.last_agent_message == "fine again");
+}
+
+TEST_CASE("project instructions: $KEEL_HOME/AGENTS.md, then the project root down to the working directory",
+          "[session][memory][instructions]") {
+  Scratch s("agents");
+  write_file(s.home / "AGENTS.md", "HOME-RULE: be brief\n");
+  write_file(s.ws / "AGENTS.md", "ROOT-RULE: use ninja\n");
+  write_file(s.ws / "sub" / "AGENTS.md", "SUB-RULE: tabs in Makefiles\n");
+  write_file(s.ws / "sub" / "deeper" / ".keep", "");
+  write_file(s.base / "AGENTS.md", "ABOVE-THE-PROJECT: never read\n");
+  auto script = s.script("agents.jsonl", {answer("ok")});
+  Kernel k(s.spy_config(script, kNever));
+  ProviderSpy spy;
+  spy.install(k);
+  SessionOptions o;
+  o.cwd = (s.ws / "sub" / "deeper").string();
+  auto id = k.start_session(o);
+  REQUIRE(wait_turn(k.submit(id, "hello")).ok());
+  auto requests = spy.snapshot();
+  REQUIRE(requests.size() == 1);
+  auto instructions = str(requests[0], "instructions");
+  INFO(instructions);
+  auto home = instructions.find("HOME-RULE"), root = instructions.find("ROOT-RULE"), sub = instructions.find("SUB-RULE");
+  REQUIRE(home != std::string::npos);
+  REQUIRE(root != std::string::npos);
+  REQUIRE(sub != std::string::npos);
+  CHECK(home < root);
+  CHECK(root < sub);
+  CHECK_FALSE(contains(instructions, "ABOVE-THE-PROJECT"));
 }

@@ -138,14 +138,40 @@ inline std::optional<std::string> output_of(const json::array& history, const st
   return std::nullopt;
 }
 
-inline bool pid_group_alive(pid_t pgid) { return ::kill(-pgid, 0) == 0 || errno == EPERM; }
-inline bool pid_alive(pid_t pid) {
-  if (::kill(pid, 0) != 0) return errno == EPERM;
-  // A zombie still answers kill(0); read its state.
+// The state letter and process group of a process, from /proc/<pid>/stat (0 if it is gone).
+inline std::pair<char, pid_t> proc_state(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
   auto close = all.rfind(')');
-  return close == std::string::npos || close + 2 >= all.size() || all[close + 2] != 'Z';
+  if (close == std::string::npos || close + 2 >= all.size()) return {0, 0};
+  std::istringstream rest(all.substr(close + 2));
+  char state = 0;
+  long ppid = 0, pgrp = 0;
+  rest >> state >> ppid >> pgrp;
+  return {state, static_cast<pid_t>(pgrp)};
+}
+
+// Whether a process group still has a member that is not a zombie (an orphaned zombie waits
+// for init to reap it, which may take a while and is no sign of a process left running).
+inline bool pid_group_alive(pid_t pgid) {
+  if (::kill(-pgid, 0) != 0 && errno != EPERM) return false;
+  DIR* d = ::opendir("/proc");
+  if (!d) return true;
+  bool alive = false;
+  while (auto* e = ::readdir(d)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (!end || *end || pid <= 0) continue;
+    auto [state, pgrp] = proc_state(static_cast<pid_t>(pid));
+    if (pgrp == pgid && state != 'Z' && state != 0) alive = true;
+  }
+  ::closedir(d);
+  return alive;
+}
+inline bool pid_alive(pid_t pid) {
+  if (::kill(pid, 0) != 0) return errno == EPERM;
+  auto state = proc_state(pid).first;  // a zombie still answers kill(0)
+  return state != 'Z' && state != 0;
 }
 
 // Waits until `pred` holds (polling), up to `timeout`.
