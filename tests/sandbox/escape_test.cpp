@@ -393,3 +393,24 @@ TEST_CASE("per-command overhead of each sandbox", "[.bench]") {
     }
   }
 }
+
+// The availability probe runs on its own thread. Stopping a module right after start (a
+// short `keel` command, a kernel booted and shut down) destroys the backend while the probe
+// still runs; it used to read the backend's freed members and spawn a garbage path.
+TEST_CASE("stopping a sandbox while its start-up probe runs is safe", "[sandbox]") {
+  Tree t;
+  for (const std::string backend : {"bwrap", "landlock"}) {
+    for (int i = 0; i < 20; ++i) {
+      auto host = std::make_unique<keel::test::AbiTestHost>(module_path(backend));
+      host->start(json::serialize(sandbox_config(t, backend)));
+      host->stop();  // at once: the probe has usually not finished
+      std::vector<std::string> probe_failures;
+      for (const auto& l : host->logs())
+        if (l.message.find("start-up check") != std::string::npos ||
+            l.message.find("cannot create its namespaces") != std::string::npos)
+          probe_failures.push_back(l.message);
+      INFO(backend << " run " << i);
+      CHECK(probe_failures.empty());
+    }
+  }
+}

@@ -48,11 +48,11 @@ class BwrapSandbox : public keel::sandbox::SandboxModule {
       return;
     }
     bwrap_ = *found;
-    if (config_.bool_or("probe", true)) check_in_background([this] { probe(); });
+    if (config_.bool_or("probe", true)) check_in_background([bwrap = bwrap_] { return probe(bwrap); });
   }
 
  protected:
-  json::object details() const override { return {{"bwrap", bwrap_}, {"probe", probe_result_}}; }
+  json::object details() const override { return {{"bwrap", bwrap_}, {"probe", "not run"}}; }
 
   std::vector<std::string> wrap(const PrepareRequest& request, const Plan& plan) override {
     std::vector<std::string> argv{bwrap_, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"};
@@ -72,30 +72,32 @@ class BwrapSandbox : public keel::sandbox::SandboxModule {
   }
 
  private:
-  // One sandboxed `true` with the namespaces a real command gets.
-  void probe() {
+  // One sandboxed `true` with the namespaces a real command gets. Runs on the background
+  // check's thread: it uses only its argument.
+  static CheckOutcome probe(const std::string& bwrap) {
     keel::common::ProcessOptions opts;
     std::string truth = keel::common::find_on_path("true").value_or("/bin/true");
-    opts.argv = {bwrap_, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-net", "--unshare-pid",
+    opts.argv = {bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-net", "--unshare-pid",
                  "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--", truth};
     opts.timeout = std::chrono::seconds(10);
     auto res = keel::common::run_process(opts);
+    CheckOutcome outcome;
     if (res.spawned && res.exit_code == 0) {
-      probe_result_ = "ok";
-      return;
+      outcome.details["probe"] = "ok";
+      return outcome;
     }
     std::string why = res.spawned ? res.output() : res.error;
     while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-    probe_result_ = why;
-    set_unavailable("bubblewrap at " + bwrap_ + " cannot create its namespaces here (`bwrap --unshare-net " +
-                    "--unshare-pid ... true` exited " + std::to_string(res.exit_code) + ": " + why +
-                    "). Unprivileged user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone, "
-                    "user.max_user_namespaces, or AppArmor's kernel.apparmor_restrict_unprivileged_userns); "
-                    "enable them or choose sandbox = \"landlock\"");
+    outcome.details["probe"] = why;
+    outcome.unavailable = "bubblewrap at " + bwrap + " cannot create its namespaces here (`bwrap --unshare-net " +
+                          "--unshare-pid ... true` exited " + std::to_string(res.exit_code) + ": " + why +
+                          "). Unprivileged user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone, "
+                          "user.max_user_namespaces, or AppArmor's kernel.apparmor_restrict_unprivileged_userns); "
+                          "enable them or choose sandbox = \"landlock\"";
+    return outcome;
   }
 
   std::string bwrap_;
-  std::string probe_result_ = "not run";
 };
 
 const keel_capability kCapabilities[] = {

@@ -73,17 +73,20 @@ class LandlockSandbox : public keel::sandbox::SandboxModule {
                       "); it is installed next to the keel binary, or set modules.landlock.helper");
       return;
     }
-    if (config_.bool_or("probe", true)) check_in_background([this] {
+    if (config_.bool_or("probe", true)) check_in_background([helper = helper_] {
       keel::common::ProcessOptions opts;
-      opts.argv = {helper_, "--check"};
+      opts.argv = {helper, "--check"};
       opts.timeout = std::chrono::seconds(10);
       auto res = keel::common::run_process(opts);
+      CheckOutcome outcome;
       if (!res.spawned || res.exit_code != 0) {
         std::string why = res.spawned ? res.output() : res.error;
         while (!why.empty() && why.back() == '\n') why.pop_back();
-        set_unavailable("its helper " + helper_ + " failed its start-up check (exit " + std::to_string(res.exit_code) +
-                        "): " + why);
+        outcome.unavailable = "its helper " + helper + " failed its start-up check (exit " +
+                              std::to_string(res.exit_code) + "): " + why;
       }
+      outcome.details["probe"] = outcome.unavailable ? "failed" : "ok";
+      return outcome;
     });
   }
 

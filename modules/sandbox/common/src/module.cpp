@@ -16,8 +16,13 @@ void SandboxModule::set_unavailable(std::string reason) {
   unavailable_ = std::move(reason);
 }
 
-void SandboxModule::check_in_background(std::function<void()> check) {
-  checked_ = std::async(std::launch::async, std::move(check)).share();
+void SandboxModule::check_in_background(std::function<CheckOutcome()> check) {
+  // Touches only this base part, which outlives the wait in ~SandboxModule.
+  checked_ = std::async(std::launch::async, [this, check = std::move(check)] {
+               CheckOutcome outcome = check();
+               check_details_ = std::move(outcome.details);
+               if (outcome.unavailable) set_unavailable(std::move(*outcome.unavailable));
+             }).share();
 }
 
 SandboxModule::~SandboxModule() {
@@ -45,7 +50,9 @@ void SandboxModule::handle(keel::sdk::Call call) {
       Explanation e = explain(backend_, call.payload(), config_);
       call.ok(json::serialize(json::object{{"blocked", e.blocked}, {"reason", e.reason}}));
     } else if (call.method() == "status") {
-      json::object out{{"sandbox", backend_}, {"available", !unavailable_}, {"details", details()}};
+      json::object facts = details();
+      for (const auto& [key, value] : check_details_) facts[key] = value;
+      json::object out{{"sandbox", backend_}, {"available", !unavailable_}, {"details", std::move(facts)}};
       if (unavailable_) out["reason"] = *unavailable_;
       call.ok(json::serialize(out));
     } else {

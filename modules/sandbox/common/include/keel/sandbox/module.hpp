@@ -35,9 +35,17 @@ class SandboxModule : public keel::sdk::Module {
   // derived constructor through set_unavailable(); start() logs it.
   const std::optional<std::string>& unavailable() const { return unavailable_; }
   void set_unavailable(std::string reason);
+  // What a background availability check found: why the backend cannot run here (nullopt:
+  // it can), and facts for `status`.
+  struct CheckOutcome {
+    std::optional<std::string> unavailable;
+    boost::json::object details;
+  };
   // Runs a slow availability check (spawning a probe) off the start-up path; requests wait
-  // for it before they read unavailable().
-  void check_in_background(std::function<void()> check);
+  // for it before they read unavailable(). The check may still be running while the derived
+  // object is destroyed (a module stopped right after start), so it must own everything it
+  // uses: capture by value, never `this`. This class applies its outcome.
+  void check_in_background(std::function<CheckOutcome()> check);
   // Extra facts for `status` (binary path, Landlock ABI, ...).
   virtual boost::json::object details() const { return {}; }
   // The wrapped argv for a request whose mode is read-only or workspace-write.
@@ -49,6 +57,7 @@ class SandboxModule : public keel::sdk::Module {
 
  private:
   std::optional<std::string> unavailable_;
+  boost::json::object check_details_;
   std::shared_future<void> checked_;
 };
 
