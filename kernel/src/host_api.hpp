@@ -5,10 +5,7 @@
 #include <keel/kernel/module_host.hpp>
 #include <keel/market/store.hpp>
 
-#ifndef BOOST_DLL_USE_STD_FS
-#define BOOST_DLL_USE_STD_FS
-#endif
-#include <boost/dll/shared_library.hpp>
+#include "sealed_library.hpp"
 
 #include <atomic>
 #include <deque>
@@ -30,7 +27,7 @@ struct HostContext {
 
 struct ModuleHostLoaded {
   std::string name;
-  boost::dll::shared_library lib;  // declared first among owners: destroyed last
+  SealedLibrary lib;  // declared first among owners: destroyed last
   keel_module desc{};
   void* instance = nullptr;
   HostContext host;
@@ -60,7 +57,19 @@ struct ModuleHost::Impl {
 
   void log(keel_log_level level, std::string_view message);
   void refuse(ModuleInfo info);
+  // Loading is two steps so that load_all can verify on worker threads while it loads:
+  // verify() reads and checks the signature (any thread, touches no state), then
+  // load_one() maps the verified bytes, negotiates the ABI and starts the module.
+  struct Verification {
+    market::VerifiedLibrary library;
+    std::string error;  // empty when verified
+    double ms = 0;
+  };
+  static Verification verify(const market::InstalledModule& m, const std::vector<market::PublicKey>& trusted,
+                             bool allow_legacy);
   void load_one(const market::InstalledModule& m, const std::vector<market::PublicKey>& trusted);
+  void load_one(const market::InstalledModule& m, Verification verified);
+  void verify_and_load(const std::vector<const market::InstalledModule*>& modules);
   void serve(Loaded& module, const CapabilityInfo& cap);
   void dispatch(Loaded& module, const std::string& capability, const RequestPtr& req);
   void shutdown();

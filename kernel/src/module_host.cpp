@@ -3,19 +3,12 @@
 
 #include "host_api.hpp"
 
-#ifndef BOOST_DLL_USE_STD_FS
-#define BOOST_DLL_USE_STD_FS
-#endif
-#include <boost/dll/shared_library.hpp>
 #include <boost/json/serialize.hpp>
-
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstring>
 #include <thread>
@@ -33,47 +26,6 @@ double ms_since(Clock::time_point start) {
 struct Refusal : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
-
-// Copies the verified bytes into a sealed memfd and loads that, so what runs is exactly what
-// was verified even if the file on disk changes in between. The loader is given a unique
-// private symlink to the memfd: it recognises libraries by name, and /proc/self/fd/N names
-// repeat as descriptor numbers are reused.
-boost::dll::shared_library load_verified(const std::vector<std::uint8_t>& bytes, const std::string& name) {
-  int fd = memfd_create(("keel-module-" + name).c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) throw Refusal(std::string("memfd_create failed: ") + std::strerror(errno));
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
-  std::size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw Refusal(std::string("cannot stage library: ") + std::strerror(errno));
-    off += static_cast<std::size_t>(n);
-  }
-  fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
-
-  std::string dir_template = (fs::temp_directory_path() / "keel-load-XXXXXX").string();
-  if (!mkdtemp(dir_template.data())) throw Refusal(std::string("cannot make a private directory: ") + std::strerror(errno));
-  static std::atomic<unsigned> counter{0};
-  fs::path dir(dir_template);
-  fs::path link = dir / ("lib" + name + "-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".so");
-  std::error_code ec;
-  fs::create_symlink("/proc/self/fd/" + std::to_string(fd), link, ec);
-  if (ec) {
-    fs::remove_all(dir, ec);
-    throw Refusal("cannot stage library: " + ec.message());
-  }
-  try {
-    boost::dll::shared_library lib(link, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
-    fs::remove_all(dir, ec);
-    return lib;
-  } catch (const std::exception& e) {
-    fs::remove_all(dir, ec);
-    throw Refusal(std::string("the dynamic loader refused it: ") + e.what());
-  }
-}
 
 constexpr std::size_t kMinDescriptorSize = offsetof(keel_module, stop) + sizeof(void*);
 
@@ -154,7 +106,6 @@ void ModuleHost::load_all() {
   market::StoreLayout store{o.keel_home};
   std::vector<std::string> warnings;
   impl_->trusted = market::load_trusted_keys(store.trusted_keys(), warnings);
-  auto& trusted = impl_->trusted;
   for (auto& w : warnings) impl_->log(KEEL_LOG_WARN, w);
 
   std::vector<market::DiscoveryProblem> problems;
@@ -170,6 +121,7 @@ void ModuleHost::load_all() {
     info.reason = p.reason;
     impl_->refuse(std::move(info));
   }
+  std::vector<const market::InstalledModule*> to_load;
   for (auto& m : found) {
     if (o.defer && o.defer(m.manifest.name, m.manifest.kind) && !impl_->deferred.count(m.manifest.name)) {
       ModuleInfo info;
@@ -185,11 +137,48 @@ void ModuleHost::load_all() {
       impl_->deferred.emplace(m.manifest.name, m);
       continue;
     }
-    impl_->load_one(m, trusted);
+    to_load.push_back(&m);
   }
+  impl_->verify_and_load(to_load);
 }
 
 // ---- Impl -------------------------------------------------------------------------------
+
+// Signature checks are independent and CPU-bound, loading is serial (the dynamic loader holds
+// one lock): workers verify ahead while this thread loads in discovery order, so start-up
+// costs about the larger of the two instead of their sum, and which module wins a duplicate
+// name or capability does not depend on thread timing.
+void ModuleHost::Impl::verify_and_load(const std::vector<const market::InstalledModule*>& modules) {
+  std::vector<Verification> results(modules.size());
+  std::vector<char> done(modules.size(), 0);
+  std::mutex results_mu;
+  std::condition_variable ready;
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t i; (i = next++) < modules.size();) {
+      auto v = verify(*modules[i], trusted, options.allow_legacy_signatures);
+      std::lock_guard lock(results_mu);
+      results[i] = std::move(v);
+      done[i] = 1;
+      ready.notify_all();
+    }
+  };
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  std::size_t worker_count = modules.size() < 4 ? 0 : std::min<std::size_t>(cores, 4);
+  std::vector<std::jthread> workers;
+  for (std::size_t w = 0; w < worker_count; ++w) workers.emplace_back(worker);
+  for (std::size_t i = 0; i < modules.size(); ++i) {
+    Verification v;
+    if (worker_count == 0) {
+      v = verify(*modules[i], trusted, options.allow_legacy_signatures);
+    } else {
+      std::unique_lock lock(results_mu);
+      ready.wait(lock, [&] { return done[i] != 0; });
+      v = std::move(results[i]);
+    }
+    load_one(*modules[i], std::move(v));
+  }
+}
 
 void ModuleHost::Impl::log(keel_log_level level, std::string_view message) {
   if (options.log) options.log(level, message);
@@ -200,7 +189,25 @@ void ModuleHost::Impl::refuse(ModuleInfo info) {
   infos.push_back(std::move(info));
 }
 
+ModuleHost::Impl::Verification ModuleHost::Impl::verify(const market::InstalledModule& m,
+                                                        const std::vector<market::PublicKey>& trusted,
+                                                        bool allow_legacy) {
+  Verification v;
+  auto t0 = Clock::now();
+  try {
+    v.library = market::verify_module_library(m, trusted, allow_legacy);
+  } catch (const std::exception& e) {
+    v.error = e.what();
+  }
+  v.ms = ms_since(t0);
+  return v;
+}
+
 void ModuleHost::Impl::load_one(const market::InstalledModule& m, const std::vector<market::PublicKey>& trusted) {
+  load_one(m, verify(m, trusted, options.allow_legacy_signatures));
+}
+
+void ModuleHost::Impl::load_one(const market::InstalledModule& m, Verification verified) {
   ModuleInfo info;
   info.name = m.manifest.name;
   info.version = m.manifest.version;
@@ -213,24 +220,20 @@ void ModuleHost::Impl::load_one(const market::InstalledModule& m, const std::vec
       info.reason = "another copy of '" + info.name + "' is already loaded from " + existing.dir.string();
       return refuse(std::move(info));
     }
-
-  auto t0 = Clock::now();
-  market::VerifiedLibrary verified;
-  try {
-    verified = market::verify_module_library(m, trusted, options.allow_legacy_signatures);
-  } catch (const std::exception& e) {
-    info.reason = e.what();
+  if (!verified.error.empty()) {
+    info.reason = std::move(verified.error);
     return refuse(std::move(info));
   }
-  info.signer = verified.signer;
-  info.verify_ms = ms_since(t0);
+  info.signer = verified.library.signer;
+  info.verify_ms = verified.ms;
 
   auto loaded = std::make_unique<Loaded>();
   auto t1 = Clock::now();
   try {
-    loaded->lib = load_verified(verified.bytes, info.name);
-    if (!loaded->lib.has(KEEL_ENTRY_SYMBOL)) throw Refusal("it does not export " KEEL_ENTRY_SYMBOL);
-    auto entry = loaded->lib.get<const keel_module*(std::uint32_t, std::uint32_t)>(KEEL_ENTRY_SYMBOL);
+    loaded->lib = SealedLibrary::load(verified.library.bytes, info.name);
+    auto& lib = loaded->lib.library();
+    if (!lib.has(KEEL_ENTRY_SYMBOL)) throw Refusal("it does not export " KEEL_ENTRY_SYMBOL);
+    auto entry = lib.get<const keel_module*(std::uint32_t, std::uint32_t)>(KEEL_ENTRY_SYMBOL);
     const keel_module* d = entry(KEEL_ABI_MAJOR, KEEL_ABI_MINOR);
     if (!d) throw Refusal(KEEL_ENTRY_SYMBOL " returned no descriptor");
     if (d->abi_major != KEEL_ABI_MAJOR)
@@ -316,7 +319,7 @@ void ModuleHost::Impl::shutdown() {
     if (m.in_flight.load() > 0) {
       // It still holds calls: stopping it now could free what they use. Never unload it.
       log(KEEL_LOG_WARN, "module " + m.name + " still has calls in flight at shutdown; leaving it loaded");
-      new boost::dll::shared_library(std::move(m.lib));  // deliberately leaked
+      m.lib.leak();
       continue;
     }
     m.desc.stop(m.instance);
