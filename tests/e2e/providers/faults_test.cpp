@@ -283,11 +283,11 @@ TEST_CASE("fault: the connection dropped before any response is retried", "[e2e]
   }
 }
 
-// Kernel: when a stream is retried, the agent_message item started for the abandoned attempt
+// Regression (was a bug in the kernel): when a stream is retried, the agent_message item started for the abandoned attempt
 // (item.started from its first delta) is never completed — a UI is left with a dangling item.
 // Fix in kernel/src/turn_loop.cpp, on_emit "retry": complete (or mark discarded) the items
 // in stream_items before clearing them, or keep their ids for the next attempt.
-TEST_CASE("fault: after a retried stream every started item is completed", "[e2e][providers][faults][!mayfail]") {
+TEST_CASE("fault: after a retried stream every started item is completed", "[e2e][providers][faults]") {
   for (const auto& w : wires()) {
     DYNAMIC_SECTION("wire " << w.wire) {
       TempDir dir;

@@ -212,14 +212,14 @@ TEST_CASE("config: the project search stops at the directory holding .git", "[co
   }
 }
 
-// BUG (minor, kernel/src/config.cpp line 77 with find_project_config lines 47-56): the cwd is
+// Regression (was a bug, kernel/src/config.cpp line 77 with find_project_config lines 47-56): the cwd is
 // made absolute but not normalized, and the project search walks it lexically with
 // parent_path(). For cwd "T/x/../y" it visits T/x/.. (= T) and then T/x, which is not an
 // ancestor of the real cwd T/y, so a sibling directory's .keel/config.toml is loaded.
 // (The keel CLI canonicalizes -C, but embedders and JSON-RPC front ends pass cwd as given.)
 // Fix: `fs::weakly_canonical(sources.cwd)` (or `fs::absolute(...).lexically_normal()`).
 TEST_CASE("config: a cwd spelled with '..' does not pick up a sibling's project config",
-          "[config][layers][!mayfail]") {
+          "[config][layers]") {
   TempDir t;
   t.write("x/.keel/config.toml", "sibling_leak = true\n");
   t.mkdir("y");
@@ -232,11 +232,11 @@ TEST_CASE("config: a cwd spelled with '..' does not pick up a sibling's project 
   CHECK(c.find("sibling_leak") == nullptr);
 }
 
-// Minor (kernel/src/config.cpp find_project_config): without a .git above cwd, the project
+// Regression (was a minor bug, kernel/src/config.cpp find_project_config): without a .git above cwd, the project
 // search climbs to / and finds $KEEL_HOME/config.toml itself when KEEL_HOME is ~/.keel and cwd
 // is under ~, so the user file is loaded twice and listed twice in files(). Fix: skip a
 // candidate equivalent to keel_home/config.toml.
-TEST_CASE("config: the user file is not loaded a second time as the project file", "[config][layers][!mayfail]") {
+TEST_CASE("config: the user file is not loaded a second time as the project file", "[config][layers]") {
   TempDir t;
   t.write("user/.keel/config.toml", "x = 1\n");
   auto cwd = t.mkdir("user/scratch");  // no .git anywhere
