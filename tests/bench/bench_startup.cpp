@@ -3,15 +3,14 @@
 //  - verify + load of every first-party module, from in-process boots (deferred modules loaded
 //    too); KEEL_BENCH_DETAIL=1 also prints verify and load + start separately;
 //  - kernel boots in-process: every module, and the default configuration;
-//  - what verify and load are made of: reading, the minisign check, SHA-256 (libsodium, and
-//    OpenSSL for comparison), the staging of each library in $TMPDIR, dlopen;
+//  - what verify and load are made of: reading, the minisign check, SHA-256 (OpenSSL, and
+//    libsodium for comparison), the staging of each library in a sealed memfd, dlopen;
 //  - fresh processes (posix_spawn, wall time and the process's own CPU time): /bin/true (the
 //    floor), `keel --version` (dynamic loading of keel's ~30 libraries — Poco, OpenSSL, ICU,
 //    libarchive... — and static initialisation, no kernel), `keel exec` until its first
 //    request arrives at a loopback listener (the real "first provider request"), and a whole
 //    `keel exec --replay` run (an upper bound) — with `-s danger-full-access` and with the
-//    default workspace-write sandbox (bwrap);
-//  - the same boot and first request with TMPDIR on a tmpfs (/dev/shm).
+//    default workspace-write sandbox (bwrap).
 #include "bench_kernel.hpp"
 
 #include <keel/market/archive.hpp>
@@ -19,9 +18,8 @@
 #include <keel/market/sha256.hpp>
 #include <keel/market/store.hpp>
 
-#ifdef KEEL_BENCH_OPENSSL
-#include <openssl/evp.h>
-#endif
+
+#include <sodium.h>
 
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -31,6 +29,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -208,7 +207,7 @@ void module_rows(BenchHome& h) {
 
 // What verification is made of, summed over every installed module: reading the library,
 // the minisign check (BLAKE2b-512 prehash + Ed25519) and the SHA-256 the signed binding names
-// (libsodium's portable SHA-256; OpenSSL's, which uses the CPU's SHA extensions, for comparison).
+// (OpenSSL's, which uses the CPU's SHA extensions; libsodium's portable one for comparison).
 void verify_breakdown(BenchHome& h) {
   market::StoreLayout store{h.home()};
   std::vector<market::DiscoveryProblem> problems;
@@ -231,25 +230,22 @@ void verify_breakdown(BenchHome& h) {
   print({"  minisign verify (BLAKE2b + Ed25519) of all", median_ms(kRuns, [&] {
            for (std::size_t i = 0; i < bytes.size(); ++i) market::verify_with_any(trusted, bytes[i], sigs[i]);
          }), "ms", ""});
-  print({"  SHA-256 (libsodium) of all", median_ms(kRuns, [&] {
+  print({"  SHA-256 (OpenSSL, as the host does) of all", median_ms(kRuns, [&] {
            for (auto& b : bytes) market::sha256_hex(b);
          }), "ms", ""});
-#ifdef KEEL_BENCH_OPENSSL
-  print({"  SHA-256 (OpenSSL, for comparison) of all", median_ms(kRuns, [&] {
-           unsigned char md[EVP_MAX_MD_SIZE];
-           unsigned int n = 0;
-           for (auto& b : bytes) EVP_Digest(b.data(), b.size(), md, &n, EVP_sha256(), nullptr);
+  print({"  SHA-256 (libsodium, for comparison) of all", median_ms(kRuns, [&] {
+           unsigned char md[crypto_hash_sha256_BYTES];
+           for (auto& b : bytes) crypto_hash_sha256(md, b.data(), b.size());
          }), "ms", ""});
-#endif
-  // What loading is made of: the module host stages each library under a private name (a
-  // fresh directory in $TMPDIR holding a symlink to its memfd), then dlopens it.
-  print({"stage: mkdtemp + symlink + remove_all in $TMPDIR, x" + std::to_string(modules.size()),
-         median_ms(kRuns, [&] {
-           for (std::size_t i = 0; i < modules.size(); ++i) {
-             std::string dir = (fs::temp_directory_path() / "keel-load-XXXXXX").string();
-             if (!::mkdtemp(dir.data())) throw std::runtime_error("mkdtemp failed");
-             fs::create_symlink("/proc/self/fd/0", fs::path(dir) / "libmodule.so");
-             fs::remove_all(dir);
+  // What loading is made of: the module host copies each verified library into a sealed
+  // memfd and dlopens it through /proc/self/fd/N.
+  print({"stage: memfd_create + write + seal, x" + std::to_string(modules.size()), median_ms(kRuns, [&] {
+           for (auto& b : bytes) {
+             int fd = ::memfd_create("keel-bench", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+             if (fd < 0 || ::write(fd, b.data(), b.size()) != static_cast<ssize_t>(b.size()))
+               throw std::runtime_error("memfd staging failed");
+             ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+             ::close(fd);
            }
          }), "ms", ""});
   print({"dlopen(RTLD_NOW | RTLD_LOCAL) + dlclose of all " + std::to_string(modules.size()), median_ms(kRuns, [&] {
@@ -324,20 +320,6 @@ void process_rows(BenchHome& h) {
   whole("whole `keel exec --replay` process, -s danger-full-access", "whole exec, danger-full-access",
         {"-s", "danger-full-access"});
   whole("whole `keel exec --replay` process, workspace-write/bwrap", "whole exec, workspace-write", {});
-
-  // The module host stages every library in $TMPDIR (see verify_breakdown): the same with it
-  // on a tmpfs, to show what the file system costs (here /tmp is the VM's ext4 root disk).
-  if (const char* shm = "/dev/shm"; fs::is_directory(shm) && ::access(shm, W_OK) == 0) {
-    const char* old = std::getenv("TMPDIR");
-    std::string saved = old ? old : "";
-    ::setenv("TMPDIR", shm, 1);
-    double boot = median_ms(kRuns, [&] { Kernel k(h.config({})); });
-    print({"kernel boot + shutdown, default config, TMPDIR=/dev/shm", boot, "ms", ""});
-    to_first_request("process start -> first request, danger-full-access, TMPDIR=/dev/shm",
-                     "danger-full-access, TMPDIR=/dev/shm", {"-s", "danger-full-access"});
-    if (old) ::setenv("TMPDIR", saved.c_str(), 1);
-    else ::unsetenv("TMPDIR");
-  }
 }
 
 }  // namespace
