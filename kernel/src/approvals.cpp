@@ -1,6 +1,7 @@
 // Before a tool runs: the policy module's decision, the user's approval when it says "ask"
-// (asked of the session's UI over the bus; silence counts as a denial), and the sandbox
-// policy the call runs under. Also the "sandbox" server that tools call to wrap a command.
+// (asked of the session's UI over the bus; silence counts as a denial, an interrupt voids the
+// question), and the sandbox policy the call runs under. Also the "sandbox" server that tools
+// call to wrap a command.
 #include "json_util.hpp"
 #include "kernel_impl.hpp"
 
@@ -8,7 +9,6 @@
 #include <boost/json/serialize.hpp>
 
 #include <chrono>
-#include <future>
 
 namespace keel {
 namespace json = boost::json;
@@ -55,25 +55,39 @@ std::string Kernel::Impl::ask_user(Session& s, const ToolCall& call, const json:
   std::string decision = "deny";
   auto ui_server = ModuleHost::server_name(KEEL_CAP_UI, s.ui.empty() ? "exec" : s.ui);
   if (bus.has_server(ui_server)) {
-    auto done = std::make_shared<std::promise<std::string>>();
-    auto f = done->get_future();
+    auto pending = std::make_shared<PendingAnswer>();
+    {
+      std::lock_guard lock(s.mu);
+      s.pending_answers.insert(pending);
+      if (s.interrupted) pending->answer("abort");
+    }
     // A front end answers when the person does; it must not block this thread meanwhile.
     auto id = bus.request(
         ui_server + ".approve", json::serialize(ask), nullptr,
-        [done](int status, std::string_view body) {
-          auto reply = parse_object(body);
-          done->set_value(status == KEEL_OK ? str_field(reply, "decision") : "deny");
+        [pending](int status, std::string_view body) {
+          pending->answer(status == KEEL_OK ? str_field(parse_object(body), "decision") : "deny");
         },
         [&](std::uint64_t request_id) {
           std::lock_guard lock(s.mu);
           s.active_requests.insert(request_id);
+          if (s.interrupted) bus.cancel(request_id);
         });
     auto timeout = std::chrono::milliseconds(config.int_or("approval_timeout_ms", 300000));
-    if (f.wait_for(timeout) == std::future_status::ready) decision = f.get();
-    else bus.cancel(id);  // silence counts as a denial
-    std::lock_guard lock(s.mu);
-    s.active_requests.erase(id);
+    std::optional<std::string> answer;
+    {
+      std::unique_lock lock(pending->mu);
+      pending->cv.wait_for(lock, timeout, [&] { return pending->value.has_value(); });
+      answer = pending->value;
+    }
+    {
+      std::lock_guard lock(s.mu);
+      s.active_requests.erase(id);
+      s.pending_answers.erase(pending);
+    }
+    if (answer) decision = *answer;
+    else bus.cancel(id);  // silence counts as a denial; the front end drops the question
   }
+  if (s.interrupted) decision = "abort";  // whatever the person said, the turn is over
   publish(s, "approval.resolved", json::object{{"call_id", call.call_id}, {"decision", decision}});
   return decision;
 }
@@ -119,6 +133,7 @@ Kernel::Impl::Verdict Kernel::Impl::authorize(Session& s, const ToolCall& call) 
     return {true, sandboxed, ""};
   }
   if (answer == "abort") {
+    if (s.interrupted) return {false, true, "aborted: the user interrupted the turn before this call ran"};
     interrupt(s.id);
     return {false, true, "aborted: the user stopped the turn instead of approving this call"};
   }

@@ -13,6 +13,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -22,6 +23,21 @@ struct ToolCall {
   std::string call_id, name, item_id;
   bool freeform = false;
   std::string arguments;  // function: JSON text; custom: freeform input
+};
+
+// An answer a turn waits for from outside it (the user's approval). The reply callback shares
+// it, and may run after the turn stopped waiting, even after the kernel is gone.
+struct PendingAnswer {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<std::string> value;
+  void answer(std::string v) {  // the first answer stands
+    {
+      std::lock_guard lock(mu);
+      if (!value) value = std::move(v);
+    }
+    cv.notify_all();
+  }
 };
 
 struct Session {
@@ -44,6 +60,11 @@ struct Session {
   bool running = false;
   std::atomic<bool> interrupted{false};
   std::set<std::uint64_t> active_requests;
+  std::set<std::shared_ptr<PendingAnswer>> pending_answers;  // interrupt() answers them "abort"
+  // For automatic compaction: the tokens of the last model response (input and output) and
+  // the history items it covered. 0 after a compaction: one history is summarized once.
+  std::int64_t context_tokens = 0;
+  std::size_t context_items = 0;
   std::uint64_t next_item = 0;
   std::uint64_t turns = 0;
   boost::json::object total_usage;
@@ -82,9 +103,7 @@ struct Kernel::Impl : ToolRegistry, MemoryApi {
   void persist(Session& s, boost::json::object record);
   std::string memory_server() const;
   std::string project_instructions(const std::string& cwd) const;
-  bool compact_history(Session& s, boost::json::object& usage, std::string& error);
-  void submit(const std::shared_ptr<Session>& s, std::string text, std::function<void(const TurnResult&)> done);
-  void interrupt(const std::string& session_id);
+  bool compact_history(Session& s, boost::json::object& usage, std::string& error, bool in_turn = false);
 
   // approvals.cpp
   struct Verdict {
@@ -98,8 +117,14 @@ struct Kernel::Impl : ToolRegistry, MemoryApi {
   void serve_sandbox();
 
   // turn_loop.cpp
+  void submit(const std::shared_ptr<Session>& s, std::string text, std::function<void(const TurnResult&)> done);
+  void interrupt(const std::string& session_id);
+  // Sends a request of the session's turn and waits for its reply; interrupt() cancels it.
+  std::pair<int, boost::json::object> call_tracked(Session& s, const std::string& topic,
+                                                   const boost::json::object& payload, Request::EmitFn on_emit = nullptr);
   void run_turns(std::shared_ptr<Session> s);
   TurnResult run_turn(Session& s);
+  bool context_full(Session& s);
   void publish(Session& s, std::string_view type, boost::json::object body, bool coalescable = false);
   std::string next_item_id(Session& s);
   // tool_dispatch.cpp

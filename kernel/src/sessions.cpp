@@ -33,6 +33,8 @@ constexpr const char* kBaseInstructions =
     "with the tools provided. Work in the current directory, verify your changes by running them, and finish "
     "with a short report of what you did.";
 
+constexpr std::string_view kSummaryPrefix = "Summary of the conversation so far (the history was compacted):\n\n";
+
 constexpr const char* kCompactPrompt =
     "Summarize the conversation so far for another instance of yourself that will continue the work: the "
     "user's goals, what has been done (files changed, commands run and their results), what is left, and any "
@@ -54,6 +56,12 @@ json::object model_metadata(const Config& config, const std::string& provider_id
   if (auto* own = config.find("models"); own && own->is_object())
     if (auto* entry = own->as_object().if_contains(model); entry && entry->is_object()) merge_json(meta, entry->as_object());
   return meta;
+}
+
+bool is_summary(const json::object& message) {  // one compact_history wrote
+  auto* c = message.if_contains("content");
+  if (!c || !c->is_array() || c->as_array().empty() || !c->as_array()[0].is_object()) return false;
+  return str_field(c->as_array()[0].as_object(), "text").starts_with(kSummaryPrefix);
 }
 
 std::int64_t int_of(const json::object& o, std::string_view key) {
@@ -190,8 +198,9 @@ std::string Kernel::Impl::start_session(const SessionOptions& o) {
   return s->id;
 }
 
-// Replaces the history with the recent user messages and a summary the model writes.
-bool Kernel::Impl::compact_history(Session& s, json::object& usage, std::string& error) {
+// Replaces the history with the recent user messages and a summary the model writes. Within a
+// turn an interrupt cancels it; on demand it must not heed the flag an earlier turn left.
+bool Kernel::Impl::compact_history(Session& s, json::object& usage, std::string& error, bool in_turn) {
   json::array history;
   {
     std::lock_guard lock(s.mu);
@@ -202,7 +211,8 @@ bool Kernel::Impl::compact_history(Session& s, json::object& usage, std::string&
                                {"content", json::array{json::object{{"type", "input_text"}, {"text", kCompactPrompt}}}}});
   json::object req{{"model", s.model}, {"instructions", s.instructions}, {"input", input}, {"tools", json::array{}},
                    {"parallel_tool_calls", false}, {"session_id", s.id}, {"provider", s.provider.entry}};
-  auto [status, reply] = call_and_wait(bus, ModuleHost::server_name(KEEL_CAP_PROVIDER, s.provider.module) + ".stream", req);
+  auto topic = ModuleHost::server_name(KEEL_CAP_PROVIDER, s.provider.module) + ".stream";
+  auto [status, reply] = in_turn ? call_tracked(s, topic, req) : call_and_wait(bus, topic, req);
   if (status != KEEL_OK) {
     error = "compaction failed: " + error_message(reply);
     return false;
@@ -230,6 +240,7 @@ bool Kernel::Impl::compact_history(Session& s, json::object& usage, std::string&
     if (!it->is_object()) continue;
     auto& item = it->as_object();
     if (str_field(item, "type") != "message" || str_field(item, "role") != "user") continue;
+    if (is_summary(item)) continue;  // not the user's words: the new summary, written from it, replaces it
     auto size = json::serialize(item).size();
     if (used + size > budget) break;
     used += size;
@@ -240,13 +251,14 @@ bool Kernel::Impl::compact_history(Session& s, json::object& usage, std::string&
   replacement.push_back(json::object{
       {"type", "message"}, {"role", "user"},
       {"content", json::array{json::object{{"type", "input_text"},
-                                           {"text", "Summary of the conversation so far (the history was compacted):\n\n" + summary}}}}});
+                                           {"text", std::string(kSummaryPrefix) + summary}}}}});
   std::size_t before = history.size();
   {
     std::lock_guard lock(s.mu);
     // Items appended while the summary was written (none in a turn, but be safe) follow it.
     for (std::size_t i = before; i < s.history.size(); ++i) replacement.push_back(s.history[i]);
     s.history = replacement;
+    s.context_tokens = 0;  // unknown until the next response
   }
   persist(s, json::object{{"type", "compaction"}, {"summary", summary}, {"replacement_history", replacement}});
   publish(s, "context.compacted", json::object{{"items_before", before}, {"items_after", replacement.size()}});

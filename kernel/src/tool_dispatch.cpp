@@ -86,6 +86,8 @@ json::object Kernel::Impl::run_tool_call(Session& s, const std::string& turn_id,
     if (answer == "approve" || answer == "approve_session" || answer == "approve_rule") {
       payload["sandbox"] = sandbox_policy(s, false);
       std::tie(status, reply) = send_tool_call(s, call, server, payload);
+    } else if (answer == "abort") {
+      interrupt(s.id);
     }
   }
   if (status != KEEL_OK) {
@@ -114,8 +116,6 @@ json::object Kernel::Impl::run_tool_call(Session& s, const std::string& turn_id,
 
 std::pair<int, json::object> Kernel::Impl::send_tool_call(Session& s, const ToolCall& call, const std::string& server,
                                                           const json::object& payload) {
-  std::promise<std::pair<int, std::string>> done;
-  auto f = done.get_future();
   auto on_emit = [&](std::string_view text) {
     auto ev = parse_object(text);
     auto type = str_field(ev, "type");
@@ -130,20 +130,7 @@ std::pair<int, json::object> Kernel::Impl::send_tool_call(Session& s, const Tool
               json::object{{"item_id", call.item_id}, {"kind", "command_output"}, {"delta", str_field(ev, "delta")}}, true);
     }
   };
-  auto track = [&](std::uint64_t id) {  // before the tool runs: an interrupt must find it
-    std::lock_guard lock(s.mu);
-    s.active_requests.insert(id);
-    if (s.interrupted) bus.cancel(id);
-  };
-  auto id = bus.request(server + ".call", json::serialize(payload), on_emit,
-                        [&done](int status, std::string_view body) { done.set_value({status, std::string(body)}); },
-                        track);
-  auto [status, body] = f.get();
-  {
-    std::lock_guard lock(s.mu);
-    s.active_requests.erase(id);
-  }
-  return {status, parse_object(body)};
+  return call_tracked(s, server + ".call", payload, on_emit);
 }
 
 }  // namespace keel

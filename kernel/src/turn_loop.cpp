@@ -92,13 +92,50 @@ void Kernel::Impl::interrupt(const std::string& session_id) {
   auto s = session(session_id);
   if (!s) return;
   std::set<std::uint64_t> active;
+  std::set<std::shared_ptr<PendingAnswer>> pending;
   {
     std::lock_guard lock(s->mu);
     if (!s->running) return;
     s->interrupted = true;
     active = s->active_requests;
+    pending = s->pending_answers;
   }
+  for (auto& p : pending) p->answer("abort");  // nobody waits for the person any longer
   for (auto id : active) bus.cancel(id);
+}
+
+std::pair<int, json::object> Kernel::Impl::call_tracked(Session& s, const std::string& topic, const json::object& payload,
+                                                        Request::EmitFn on_emit) {
+  std::promise<std::pair<int, std::string>> done;
+  auto f = done.get_future();
+  auto track = [&](std::uint64_t id) {  // before the server runs: an interrupt must find it
+    std::lock_guard lock(s.mu);
+    s.active_requests.insert(id);
+    if (s.interrupted) bus.cancel(id);
+  };
+  auto id = bus.request(topic, json::serialize(payload), std::move(on_emit),
+                        [&done](int status, std::string_view body) { done.set_value({status, std::string(body)}); },
+                        track);
+  auto [status, body] = f.get();
+  {
+    std::lock_guard lock(s.mu);
+    s.active_requests.erase(id);
+  }
+  return {status, parse_object(body)};
+}
+
+// Whether the next request would carry a history past the auto-compact limit: the last
+// response's tokens plus about one per 4 bytes added since (tool outputs, input typed
+// meanwhile). Unknown after a compaction until the next response, so never compacted twice.
+bool Kernel::Impl::context_full(Session& s) {
+  if (s.auto_compact_limit <= 0) return false;
+  std::lock_guard lock(s.mu);
+  if (s.context_tokens <= 0) return false;
+  std::int64_t tokens = s.context_tokens;
+  for (auto i = s.context_items; i < s.history.size(); ++i)
+    tokens += static_cast<std::int64_t>(json::serialize(s.history[i]).size() / 4);
+  for (auto& text : s.pending_input) tokens += static_cast<std::int64_t>(text.size() / 4);
+  return tokens >= s.auto_compact_limit;
 }
 
 void Kernel::Impl::run_turns(std::shared_ptr<Session> s) {
@@ -169,14 +206,20 @@ TurnResult Kernel::Impl::run_turn(Session& s) {
   persist(s, json::object{{"type", "turn_context"}, {"turn_id", turn_id}, {"cwd", s.cwd}, {"model", s.model},
                           {"provider", s.provider.id}, {"approval_policy", config.string_or("approval_policy", "on-request")},
                           {"sandbox_mode", config.string_or("sandbox_mode", "workspace-write")}});
-  take_input();
-  if (!bus.has_server(provider_server))
+  if (!bus.has_server(provider_server)) {
+    take_input();
     return finish("failed", "model provider '" + s.provider.id + "' needs the module '" + s.provider.module +
                                 "', which is not loaded (see `keel modules`)");
+  }
 
   for (int request_no = 0;; ++request_no) {
+    // Past the auto-compact limit after any response (text-only ones too): summarize before
+    // the history is sent again, and before new input joins, so that it follows the summary.
+    std::string compact_error;
+    bool compaction_ok = s.interrupted || !context_full(s) || compact_history(s, usage, compact_error, true);
     take_input();
     if (s.interrupted) return finish("interrupted", "turn interrupted");
+    if (!compaction_ok) return finish("failed", compact_error);
     if (request_no >= max_requests)
       return finish("failed", "the model made " + std::to_string(max_requests) + " requests without finishing the turn");
 
@@ -193,8 +236,6 @@ TurnResult Kernel::Impl::run_turn(Session& s) {
     std::map<std::string, std::string> stream_items;          // kind:provider item id → our item id
     std::map<std::string, std::vector<std::string>> orphans;  // kind → ids of a discarded attempt
     std::map<std::string, std::deque<std::string>> streamed;  // kind → ids, in the order they started
-    std::promise<std::pair<int, std::string>> reply_promise;
-    auto reply_future = reply_promise.get_future();
     auto on_emit = [&](std::string_view text) {
       auto ev = parse_object(text);
       auto type = str_field(ev, "type");
@@ -226,22 +267,7 @@ TurnResult Kernel::Impl::run_turn(Session& s) {
         publish(s, "provider.retry", std::move(ev));
       }
     };
-    auto track = [&](std::uint64_t id) {  // before the provider runs: an interrupt must find it
-      std::lock_guard lock(s.mu);
-      s.active_requests.insert(id);
-      if (s.interrupted) bus.cancel(id);
-    };
-    auto id = bus.request(provider_server + ".stream", json::serialize(req), on_emit,
-                          [&reply_promise](int status, std::string_view body) {
-                            reply_promise.set_value({status, std::string(body)});
-                          },
-                          track);
-    auto [status, body] = reply_future.get();
-    {
-      std::lock_guard lock(s.mu);
-      s.active_requests.erase(id);
-    }
-    auto reply = parse_object(body);
+    auto [status, reply] = call_tracked(s, provider_server + ".stream", req, on_emit);
     if (s.interrupted) return finish("interrupted", "turn interrupted");
     if (status != KEEL_OK) {
       if (auto* e = reply.if_contains("error"); e && e->is_object()) error_code = str_field(e->as_object(), "code");
@@ -289,23 +315,20 @@ TurnResult Kernel::Impl::run_turn(Session& s) {
     for (auto& [kind, ids] : orphans)
       for (auto& id : ids)
         publish(s, "item.completed", json::object{{"item", json::object{{"id", id}, {"type", kind}, {"text", ""}}}});
+    {
+      std::lock_guard lock(s.mu);  // how full the context is now, for the next compaction check
+      s.context_tokens = 0;
+      if (auto* u = reply.if_contains("usage"); u && u->is_object())
+        for (auto key : {"input_tokens", "output_tokens"})
+          if (auto* v = u->as_object().if_contains(key); v && v->is_int64()) s.context_tokens += v->as_int64();
+      s.context_items = s.history.size();
+    }
     if (calls.empty()) {
       std::lock_guard lock(s.mu);
       if (s.pending_input.empty()) break;
       continue;
     }
     run_tool_calls(s, turn_id, calls);
-
-    // Near the context window: summarize before the next request.
-    auto* in = reply.if_contains("usage");
-    std::int64_t used = 0;
-    if (in && in->is_object())
-      for (auto key : {"input_tokens", "output_tokens"})
-        if (auto* v = in->as_object().if_contains(key); v && v->is_int64()) used += v->as_int64();
-    if (s.auto_compact_limit > 0 && used >= s.auto_compact_limit) {
-      std::string error;
-      if (!compact_history(s, usage, error)) return finish("failed", error);
-    }
   }
   return finish("completed", "");
 }

@@ -339,13 +339,10 @@ TEST_CASE("keel execpolicy check prints the decision and the rule that made it",
   CHECK_FALSE(contains(plain.out, "forbid"));
 }
 
-// KNOWN BUG (hence [!mayfail]): Kernel::Impl::ask_user (kernel/src/approvals.cpp) waits for
-// the UI's answer with f.wait_for(approval_timeout_ms). interrupt() cancels the UI request
-// (its id is in active_requests) but nothing wakes that wait, so an interrupted turn hangs
-// until the approval timeout (default 300000 ms: five minutes), and the call is then recorded
-// as "the user denied this call" instead of aborted.
+// Regression: an interrupt used to leave the turn waiting for the person's answer until
+// approval_timeout_ms (five minutes by default), then recorded the call as denied.
 TEST_CASE("an interrupt while an approval is pending ends the turn promptly",
-          "[session][approvals][interrupt][!mayfail]") {
+          "[session][approvals][interrupt]") {
   Scratch s("approval-interrupt");
   auto script = s.script("pending.jsonl", {calls({touch_call("call_1", "pending.txt")}), R"({"text":"never said"})",
                                            R"({"text":"next turn"})"});
@@ -373,6 +370,64 @@ TEST_CASE("an interrupt while an approval is pending ends the turn promptly",
     REQUIRE(ui.held.size() == 1);
     CHECK(ui.held[0]->cancelled());
   }
+  // Recorded as aborted by the interrupt, like any call the interrupt stopped; not as denied.
+  auto out = output_of(kernel.history(session), "call_1");
+  REQUIRE(out);
+  CHECK(contains(*out, "aborted"));
+  CHECK(contains(*out, "interrupted"));
+  CHECK_FALSE(contains(*out, "denied"));
+  auto resolved = rec->of_type("approval.resolved");
+  REQUIRE(resolved.size() == 1);
+  CHECK(str(resolved[0], "decision") == "abort");
+  auto failed = rec->of_type("turn.failed");
+  REQUIRE(failed.size() == 1);
+  CHECK(str(failed[0], "status") == "interrupted");
+  CHECK(rec->of_type("turn.completed").empty());
+
+  // A late answer changes nothing, and the session goes on.
+  {
+    std::lock_guard lock(ui.mu);
+    ui.held[0]->reply(KEEL_OK, R"({"decision":"approve"})");
+  }
+  CHECK_FALSE(fs::exists(s.ws / "pending.txt"));
+  auto next = wait_turn(kernel.submit(session, "and now?"));
+  INFO(next.error);
+  CHECK(next.ok());
+  CHECK(next.last_agent_message == "never said");
+}
+
+TEST_CASE("a kernel destroyed while an approval is pending ends the turn at once", "[session][approvals][interrupt]") {
+  Scratch s("approval-shutdown");
+  auto script = s.script("pending.jsonl", {calls({touch_call("call_1", "shutdown.txt")}), R"({"text":"never said"})"});
+  // Outlives the kernel, as a front end that holds the question may: its late answer must
+  // not reach a kernel that is gone.
+  std::vector<RequestPtr> held;
+  std::mutex held_mu;
+  auto kernel = std::make_unique<Kernel>(s.config(script, {"approval_policy=\"untrusted\"", "approval_timeout_ms=8000"}));
+  kernel->bus().serve("ui.testui", [&](const RequestPtr& req) {
+    std::lock_guard lock(held_mu);
+    held.push_back(req);
+  });
+  std::atomic<bool> asked{false};
+  auto sub = kernel->subscribe("event", [&](const Event& e) { asked = asked || e.type() == "approval.requested"; });
+  auto session = kernel->start_session(with_ui());
+  auto future = kernel->submit(session, "touch it");
+  REQUIRE(eventually([&] { return asked.load(); }, 10s));
+  kernel->unsubscribe(sub);
+  auto t0 = Clock::now();
+  auto destroyed = std::async(std::launch::async, [&] { kernel.reset(); });
+  REQUIRE(destroyed.wait_for(15s) == std::future_status::ready);
+  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+  INFO("elapsed " << elapsed.count() << " ms");
+  CHECK(elapsed < 1500ms);
+  REQUIRE(future.wait_for(0s) == std::future_status::ready);
+  CHECK(future.get().status == "interrupted");
+  CHECK_FALSE(fs::exists(s.ws / "shutdown.txt"));
+  std::lock_guard lock(held_mu);
+  REQUIRE(held.size() == 1);
+  CHECK(held[0]->cancelled());
+  held[0]->reply(KEEL_OK, R"({"decision":"approve"})");  // too late, and harmless
+  held.clear();
 }
 
 TEST_CASE("untrusted mode: apply_patch asks first; approved it applies, denied nothing changes", "[session][approvals]") {
@@ -428,4 +483,23 @@ TEST_CASE("on-failure: a command the sandbox blocked is offered to run again wit
   auto asks = ui.snapshot();
   REQUIRE(asks.size() == 2);  // asked only after the sandbox blocked each
   CHECK(contains(str(asks[0], "reason"), "sandbox"));
+}
+
+TEST_CASE("on-failure: abort instead of a re-run ends the turn as interrupted", "[session][approvals][interrupt]") {
+  Scratch s("on-failure-abort");
+  auto target = s.outside / "on-failure-abort.txt";
+  json::object args{{"command", json::array{"bash", "-c", json::value("echo escaped > " + target.string())}}};
+  auto call = json::serialize(json::object{{"name", "shell"}, {"call_id", "call_1"}, {"arguments", args}});
+  auto script = s.script("abort.jsonl", {calls({call}), R"({"text":"never said"})"});
+  Kernel kernel(s.config(script, {"approval_policy=\"on-failure\""}));
+  TestUi ui(kernel, [](const json::object&) { return "abort"; });
+  auto session = kernel.start_session(with_ui());
+  auto r = wait_turn(kernel.submit(session, "write outside"));
+  INFO(r.error);
+  CHECK(r.status == "interrupted");
+  CHECK_FALSE(fs::exists(target));
+  CHECK(ui.count() == 1);
+  auto out = output_of(kernel.history(session), "call_1");
+  REQUIRE(out);
+  CHECK(contains(*out, "aborted"));
 }

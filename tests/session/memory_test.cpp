@@ -261,10 +261,14 @@ TEST_CASE("a keel killed with SIGKILL mid-call resumes with every completed item
   CHECK(message_text(items_of(history, "message", "assistant").back()) == "resumed after the crash");
 }
 
+// Under a window this small every response leaves the history past the limit, so the kernel
+// summarizes before every request that follows one: at the start of the second turn (after a
+// text-only turn) and again after the tool call.
 TEST_CASE("compaction under a tiny context window: the turn completes, the history shrinks, the rollout resumes",
           "[session][memory][compaction]") {
   Scratch s("compact");
   auto script = s.script("compact.jsonl", {answer("hello there"),
+                                           answer("SUMMARY: the user greeted"),
                                            calls({shell_call("call_c", "echo compact-me")}),
                                            answer("SUMMARY: the user greeted; echo printed compact-me"),
                                            answer("finished after compaction")});
@@ -290,24 +294,33 @@ TEST_CASE("compaction under a tiny context window: the turn completes, the histo
     INFO("history after:\n" << dump(compacted));
 
     auto events = rec->of_type("context.compacted");
-    REQUIRE(events.size() == 1);
-    auto items_before = events[0].at("items_before").to_number<std::int64_t>();
-    auto items_after = events[0].at("items_after").to_number<std::int64_t>();
-    CHECK(items_after < items_before);
+    REQUIRE(events.size() == 2);
+    auto count = [](const json::object& e, const char* key) { return e.at(key).to_number<std::int64_t>(); };
+    CHECK(count(events[0], "items_before") == 2);  // hi, hello there → hi, the summary
+    CHECK(count(events[0], "items_after") == 2);
+    CHECK(count(events[1], "items_after") < count(events[1], "items_before"));
     // Without compaction it would hold hi, hello there, run something, the call, its output, the answer.
-    CHECK(compacted.size() < 6);
+    CHECK(compacted.size() == 4);
     CHECK(items_of(compacted, "function_call").empty());
-    bool has_summary = false;
-    for (auto& m : items_of(compacted, "message"))
-      has_summary |= contains(message_text(m), "SUMMARY: the user greeted");
-    CHECK(has_summary);
+    std::vector<std::string> users;
+    for (auto& m : items_of(compacted, "message", "user")) users.push_back(message_text(m));
+    REQUIRE(users.size() == 3);  // the user's two messages, then the newest summary only
+    CHECK(users[0] == "hi");
+    CHECK(users[1] == "run something");
+    CHECK(contains(users[2], "SUMMARY: the user greeted; echo printed compact-me"));
     CHECK(message_text(compacted.back().as_object()) == "finished after compaction");
 
-    // The request after the compaction carried the compacted history.
     auto requests = spy.snapshot();
-    REQUIRE(requests.size() == 4);
-    CHECK(ProviderSpy::tool_names(requests[2]).empty());  // the summary request offers no tools
-    auto last_input = ProviderSpy::input(requests[3]);
+    REQUIRE(requests.size() == 5);
+    CHECK(ProviderSpy::tool_names(requests[1]).empty());  // the summary requests offer no tools
+    CHECK(ProviderSpy::tool_names(requests[3]).empty());
+    // The second turn's input joined after the summary, as it followed what that replaced.
+    auto second = ProviderSpy::input(requests[2]);
+    REQUIRE(second.size() == 3);
+    CHECK(contains(message_text(second[1].as_object()), "SUMMARY: the user greeted"));
+    CHECK(message_text(second[2].as_object()) == "run something");
+    // The request after the last compaction carried the compacted history.
+    auto last_input = ProviderSpy::input(requests[4]);
     CHECK(items_of(last_input, "function_call").empty());
     CHECK(last_input.size() + 1 == compacted.size());
   }
@@ -449,12 +462,10 @@ TEST_CASE("keel sessions lists sessions newest first; keel fork leaves the paren
   CHECK(str(newest, "session_id") != ids[0]);
 }
 
-// KNOWN GAP (hence [!mayfail]): automatic compaction is only considered after a response with
-// tool calls (kernel/src/turn_loop.cpp, after run_tool_calls). A session of text-only turns
-// that has crossed model_auto_compact_token_limit is never compacted: every later request
-// carries the whole history until the provider fails with context_window_exceeded.
+// Regression: automatic compaction used to be considered only after a response with tool
+// calls, so a session of text-only turns grew past the limit until the provider refused it.
 TEST_CASE("text-only turns past the auto-compact limit are compacted before the next request",
-          "[session][memory][compaction][!mayfail]") {
+          "[session][memory][compaction]") {
   Scratch s("compact-text");
   auto script = s.script("text.jsonl", {answer("a long answer that fills the tiny window"),
                                         answer("SUMMARY: one exchange so far"), answer("second answer")});
@@ -471,6 +482,53 @@ TEST_CASE("text-only turns past the auto-compact limit are compacted before the 
   CHECK(r2.ok());
   CHECK(rec->of_type("context.compacted").size() == 1);
   CHECK(r2.last_agent_message == "second answer");
+  auto requests = spy.snapshot();
+  REQUIRE(requests.size() == 3);
+  CHECK(ProviderSpy::tool_names(requests[1]).empty());  // the summary, before the second request
+  auto input = ProviderSpy::input(requests[2]);
+  INFO(dump(input));
+  CHECK(message_text(input.back().as_object()) == "second");
+  bool long_answer_sent = false;
+  for (auto& m : items_of(input, "message", "assistant")) long_answer_sent |= contains(message_text(m), "a long answer");
+  CHECK_FALSE(long_answer_sent);
+}
+
+// A compacted history is not summarized again before a response has measured it, even when
+// the request after the compaction fails.
+TEST_CASE("one history is compacted once: a failed request after a compaction does not bring another",
+          "[session][memory][compaction]") {
+  Scratch s("compact-once");
+  auto script = s.script("once.jsonl", {answer("a long answer that fills the tiny window"),
+                                        answer("SUMMARY: one exchange so far"),
+                                        R"({"error":{"code":"server_error","message":"try again"}})",
+                                        answer("third answer")});
+  Kernel k(s.spy_config(script, {"approval_policy=\"never\"", "model_context_window=50"}));
+  ProviderSpy spy;
+  spy.install(k);
+  Recording rec(k);
+  auto id = k.start_session();
+  REQUIRE(wait_turn(k.submit(id, "first")).ok());
+  auto r2 = wait_turn(k.submit(id, "second"));
+  CHECK(r2.status == "failed");
+  CHECK(contains(r2.error, "try again"));
+  auto r3 = wait_turn(k.submit(id, "third"));
+  k.bus().drain();
+  INFO("error: " << r3.error << "\nevents:\n" << rec->text());
+  CHECK(r3.ok());
+  CHECK(r3.last_agent_message == "third answer");
+  CHECK(rec->of_type("context.compacted").size() == 1);
+  auto requests = spy.snapshot();
+  REQUIRE(requests.size() == 4);
+  CHECK(ProviderSpy::tool_names(requests[1]).empty());
+  CHECK_FALSE(ProviderSpy::tool_names(requests[3]).empty());  // a model request, not another summary
+  std::vector<std::string> users;
+  for (auto& m : items_of(ProviderSpy::input(requests[3]), "message", "user")) users.push_back(message_text(m));
+  INFO(dump(ProviderSpy::input(requests[3])));
+  REQUIRE(users.size() == 4);
+  CHECK(users[0] == "first");
+  CHECK(contains(users[1], "SUMMARY: one exchange so far"));
+  CHECK(users[2] == "second");
+  CHECK(users[3] == "third");
 }
 
 TEST_CASE("a provider error ends the turn as failed with its code; the session goes on", "[session][memory]") {
