@@ -7,8 +7,12 @@
 
 #include <boost/json.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 namespace json = boost::json;
@@ -50,6 +54,25 @@ Explanation why(const Dir& d, std::string_view backend, const std::string& outpu
 
 json::object ww_json(const Dir& d, bool network = false) {
   return {{"mode", "workspace-write"}, {"writable_roots", json::array{d.s("extra")}}, {"network_access", network}};
+}
+
+std::optional<std::uint64_t> mount_id(const fs::path& p) {
+  struct statx stx {};
+  if (::statx(AT_FDCWD, p.c_str(), 0, STATX_MNT_ID, &stx) != 0 || !(stx.stx_mask & STATX_MNT_ID)) return std::nullopt;
+  return stx.stx_mnt_id;
+}
+
+// A directory on another mount of the host than the test's tree (a real filesystem boundary),
+// or "" when there is none to be found.
+std::string other_mount(const Dir& d) {
+  auto ours = mount_id(d.path);
+  for (const char* dir : {"/dev/shm", "/tmp", "/run", "/dev"}) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec) || fs::is_symlink(dir, ec)) continue;
+    auto theirs = mount_id(dir);
+    if (ours && theirs && *ours != *theirs) return dir;
+  }
+  return {};
 }
 
 }  // namespace
@@ -173,6 +196,83 @@ TEST_CASE("explain: ordinary failures are not blamed on the sandbox", "[sandbox]
   // The command not existing is not the sandbox failing.
   CHECK_FALSE(why(d, "bwrap", "bwrap: execvp nosuchcmd: No such file or directory", ww_json(d)).blocked);
   CHECK_FALSE(why(d, "landlock", "keel-landlock-exec: cannot run nosuchcmd: No such file or directory", ww_json(d)).blocked);
+}
+
+TEST_CASE("explain: hard links and renames across the edge of the writable roots (EXDEV)", "[sandbox][explain]") {
+  Dir d;
+  for (std::string backend : {"bwrap", "landlock"}) {
+    INFO(backend);
+    // A hard link to a file outside, into the workspace root (next to .git: not Landlock's
+    // "cannot exempt a subfolder", which is about EACCES) and into a subfolder.
+    for (std::string line : {"ln: failed to create hard link 'hard.txt' => '" + d.s("out/keep.txt") + "': Invalid cross-device link",
+                             "ln: failed to create hard link '" + d.s("ws/src/h") + "' => '" + d.s("out/keep.txt") +
+                                 "': Invalid cross-device link",
+                             std::string("cp: cannot create hard link 'src/h' to '../out/keep.txt': Invalid cross-device link")}) {
+      INFO(line);
+      auto e = why(d, backend, line, ww_json(d));
+      CHECK(e.blocked);
+      CHECK_THAT(e.reason, Catch::StartsWith("blocked by the workspace-write sandbox: " + d.s("out/keep.txt") +
+                                             " is outside the workspace"));
+      CHECK_THAT(e.reason, Catch::Contains("hard link or rename"));
+      CHECK_THAT(e.reason, !Catch::Contains("cannot exempt a subfolder"));
+    }
+    // Renames (moves) out of and into the workspace, as rename(2) callers report them.
+    for (std::string line : {"OSError: [Errno 18] Invalid cross-device link: 'src/a' -> '" + d.s("out/a") + "'",
+                             "mv: cannot move '" + d.s("out/a") + "' to 'src/a': Invalid cross-device link",
+                             "Error: EXDEV: cross-device link not permitted, rename '" + d.s("out/a") + "' -> 'a'",
+                             "rename " + d.s("ws/src/a") + " " + d.s("out/a") + ": invalid cross-device link"}) {
+      INFO(line);
+      auto e = why(d, backend, line, ww_json(d));
+      CHECK(e.blocked);
+      CHECK_THAT(e.reason, Catch::Contains(d.s("out/a") + " is outside the workspace"));
+    }
+    // Into a protected path (a read-only mount of its own).
+    auto e = why(d, backend, "OSError: [Errno 18] Invalid cross-device link: 'src/a' -> '.git/a'", ww_json(d));
+    CHECK(e.blocked);
+    CHECK_THAT(e.reason, Catch::Contains(d.s("ws/.git") + " is protected"));
+    // Read-only mode.
+    e = why(d, backend, "ln: failed to create hard link 'h' => '" + d.s("out/x") + "': Invalid cross-device link",
+            json::object{{"mode", "read-only"}});
+    CHECK_THAT(e.reason, Catch::StartsWith("blocked by the read-only sandbox: no file may be written"));
+  }
+  // Two writable roots on one filesystem of the host: separate bind mounts under bwrap only.
+  std::string between = "mv: cannot move '" + d.s("ws/src/a") + "' to '" + d.s("extra/a") + "': Invalid cross-device link";
+  auto e = why(d, "bwrap", between, ww_json(d));
+  CHECK(e.blocked);
+  CHECK_THAT(e.reason, Catch::Contains("every writable root is a separate mount in the bwrap sandbox"));
+  CHECK_THAT(e.reason, Catch::Contains(d.s("ws")) && Catch::Contains(d.s("extra")));
+  CHECK_FALSE(why(d, "landlock", between, ww_json(d)).blocked);
+}
+
+TEST_CASE("explain: EXDEV the sandbox did not cause is not blamed on it", "[sandbox][explain]") {
+  Dir d;
+  for (std::string backend : {"bwrap", "landlock"}) {
+    INFO(backend);
+    // Within one writable root, only a filesystem mounted inside it can be the boundary.
+    CHECK_FALSE(why(d, backend, "OSError: [Errno 18] Invalid cross-device link: 'src/a' -> 'mnt/a'", ww_json(d)).blocked);
+    CHECK_FALSE(why(d, backend, "mv: cannot move 'a' to 'src/b': Invalid cross-device link", ww_json(d)).blocked);
+    // Nothing named: nothing tells it was the sandbox (and no generic blame either).
+    CHECK_FALSE(why(d, backend, "Error: Invalid cross-device link (os error 18)", ww_json(d)).blocked);
+    // A stray path next to the quoted ones (the program) is not taken for one of them.
+    CHECK_FALSE(why(d, backend, "/usr/bin/tool: cannot move 'src/a' to 'src/b': Invalid cross-device link", ww_json(d)).blocked);
+
+    // Paths on different filesystems of the host: the link or rename fails without a sandbox too.
+    std::string other = other_mount(d);
+    if (other.empty()) {
+      WARN("no directory on another mount than " << d.path << " found; skipping the real-filesystem cases");
+      continue;
+    }
+    INFO("other mount: " << other);
+    json::object both{{"mode", "workspace-write"}, {"writable_roots", json::array{d.s("extra"), json::value(other)}}};
+    CHECK_FALSE(why(d, backend, "mv: cannot move '" + d.s("ws/src/a") + "' to '" + other + "/keel-x': Invalid cross-device link",
+                    both)
+                    .blocked);
+    CHECK_FALSE(why(d, backend, "OSError: [Errno 18] Invalid cross-device link: '" + other + "/keel-x' -> 'src/x'", both).blocked);
+    // Even from outside the writable roots: it could not have worked unsandboxed either.
+    CHECK_FALSE(why(d, backend, "ln: failed to create hard link 'h' => '" + other + "/keel-x': Invalid cross-device link",
+                    ww_json(d))
+                    .blocked);
+  }
 }
 
 TEST_CASE("explain: network", "[sandbox][explain]") {

@@ -195,29 +195,35 @@ TEST_CASE("links out of the workspace do not let a sandboxed command write outsi
   }
 }
 
-// KNOWN GAP (hence [!mayfail]): the explanation of a blocked hard link.
-//  - bwrap: `ln` fails with EXDEV ("Invalid cross-device link": the workspace and outside/ are
-//    different bind mounts), and modules/sandbox/common/src/explain.cpp only reads EXDEV as
-//    the sandbox's doing for landlock, so the model gets no explanation at all.
-//  - landlock: EXDEV is classified as Where::LandlockParent ("entries cannot be created,
-//    removed or renamed directly in <ws>, because it holds the read-only .git"), which is
-//    wrong here: creating entries in the workspace root works (see the escape test above);
-//    what Landlock refused is a link to a file outside the writable roots (REFER).
-TEST_CASE("a hard link out of the workspace is explained as the sandbox's doing", "[session][sandbox][escape][!mayfail]") {
+// Regression: a hard link to a file outside fails with EXDEV under both backends (bwrap: the
+// workspace is a bind mount of its own; landlock: no REFER right outside the writable roots).
+// It used to get no explanation under bwrap, and under landlock a wrong one about the .git
+// next to the link ("entries cannot be created ..."); it is the sandbox's doing, naming the
+// file outside. A rename (move) out of outside/ is explained too (EXDEV under bwrap).
+TEST_CASE("a hard link out of the workspace is explained as the sandbox's doing", "[session][sandbox][escape]") {
   auto backend = GENERATE(std::string("bwrap"), std::string("landlock"));
   INFO("sandbox " << backend);
   EscapeTree t;
+  const std::string keep = (t.s.outside / "keep.txt").string();
   auto script = t.s.script(
       "hardlink.jsonl",
-      {shell_call("call_hardlink", "ln " + (t.s.outside / "keep.txt").string() + " hard.txt && echo WROTE"),
+      {shell_call("call_hardlink", "ln " + keep + " hard.txt && echo WROTE"),
+       shell_call("call_rename", "python3 -c 'import os; os.rename(\"" + keep + "\", \"moved.txt\")' && echo WROTE"),
        R"({"text":"tried"})"});
   auto r = t.exec(backend, script);
   INFO(r.describe());
   REQUIRE(r.exit_code == 0);
-  auto out = t.outputs()["call_hardlink"];
-  INFO(out);
-  CHECK_FALSE(contains(out, "WROTE"));
-  CHECK(contains(out, "sandbox"));
-  CHECK(contains(out, "outside the workspace"));
-  CHECK_FALSE(contains(out, "entries cannot be created"));
+  auto outputs = t.outputs();
+  for (auto id : {"call_hardlink", "call_rename"}) {
+    auto out = outputs[id];
+    INFO(id << ":\n" << out);
+    CHECK_FALSE(contains(out, "WROTE"));
+    CHECK(contains(out, "sandbox"));
+    CHECK(contains(out, "outside the workspace"));
+    CHECK_FALSE(contains(out, "entries cannot be created"));
+  }
+  CHECK(contains(outputs["call_hardlink"], keep + " is outside the workspace"));
+  CHECK(read_file(t.s.outside / "keep.txt") == "keep\n");
+  CHECK_FALSE(fs::exists(t.s.ws / "hard.txt"));
+  CHECK_FALSE(fs::exists(t.s.ws / "moved.txt"));
 }

@@ -16,6 +16,7 @@
 // (10000); max_timeout_ms (none); env (object of variables to set for every command).
 #include <keel/common/process.hpp>
 #include <keel/common/truncate.hpp>
+#include <keel/sdk/sandbox.hpp>
 #include <keel/sdk/tool.hpp>
 #include <keel/tools/apply_patch.hpp>
 
@@ -34,6 +35,7 @@
 namespace {
 
 namespace json = boost::json;
+namespace sb = keel::sdk::sandbox;
 using keel::common::OutputStream;
 using keel::sdk::ToolContext;
 using keel::sdk::ToolError;
@@ -140,74 +142,14 @@ std::string valid_utf8(std::string_view text) {
   return std::string(json::parse(quoted).as_string());
 }
 
-// ---- Sandbox: every command is wrapped by the active sandbox module (topic sandbox.prepare) --
-// The request's sandbox policy, or null when it asks for none (no policy, danger-full-access).
-const json::object* sandbox_policy(const ToolContext& ctx) {
-  const auto* sb = ctx.request.if_contains("sandbox");
-  if (!sb || !sb->is_object()) return nullptr;
-  const auto* mode = sb->as_object().if_contains("mode");
-  if (mode && mode->is_string() && mode->as_string() == "danger-full-access") return nullptr;
-  return &sb->as_object();
-}
-
-// Replaces opts.argv (and adds to opts.env) with the sandbox module's wrapped command. When
-// the sandbox refuses or cannot be reached, that is the tool's (failed) output: a command
-// that asked for a sandbox never runs without one.
-std::optional<ToolResult> sandbox_wrap(ToolContext& ctx, const json::object& policy, keel::common::ProcessOptions& opts,
-                                       const std::string& display) {
-  json::array argv;
-  for (const auto& a : opts.argv) argv.emplace_back(a);
-  json::object request{{"argv", std::move(argv)}, {"cwd", ctx.cwd.empty() ? opts.cwd : ctx.cwd}, {"workdir", opts.cwd},
-                       {"env", json::object{}}, {"policy", policy}};
-  auto reply = ctx.host.request_wait("sandbox.prepare", json::serialize(request));
-  boost::system::error_code ec;
-  json::value parsed = json::parse(reply.payload, ec);
-  std::string error;
-  std::vector<std::string> wrapped;
-  if (!reply.ok()) {
-    const json::value* msg = nullptr;
-    if (!ec && parsed.is_object())
-      if (const auto* e = parsed.as_object().if_contains("error"); e && e->is_object()) msg = e->as_object().if_contains("message");
-    error = msg && msg->is_string() ? std::string(msg->as_string()) : "sandbox.prepare failed with status " + std::to_string(reply.status);
-  } else if (const auto* a = !ec && parsed.is_object() ? parsed.as_object().if_contains("argv") : nullptr; a && a->is_array()) {
-    for (const auto& v : a->as_array())
-      if (v.is_string()) wrapped.emplace_back(v.as_string());
-    if (wrapped.empty() || wrapped.size() != a->as_array().size()) error = "the sandbox returned an invalid argv";
-  } else {
-    error = "the sandbox's reply has no argv";
-  }
-  if (!error.empty()) {
-    ToolResult r;
-    r.success = false;
-    r.output = valid_utf8("sandbox error: " + error + "\nThe command was not run.");
-    r.item = json::object{{"type", "command_execution"}, {"command", display}, {"aggregated_output", r.output},
-                          {"exit_code", -1}, {"status", "failed"}};
-    return r;
-  }
-  opts.argv = std::move(wrapped);
-  if (const auto* env = parsed.as_object().if_contains("env"); env && env->is_object())
-    for (const auto& [k, v] : env->as_object())
-      if (v.is_string()) opts.env[std::string(k)] = std::string(v.as_string());
-  return std::nullopt;
-}
-
-// After a failed sandboxed run: if the sandbox says it blocked the command, say why.
-void sandbox_explain(ToolContext& ctx, const json::object& policy, const std::vector<std::string>& argv,
-                     const std::string& workdir, int exit_code, const std::string& output, ToolResult& result) {
-  json::array a;
-  for (const auto& s : argv) a.emplace_back(s);
-  json::object request{{"argv", std::move(a)}, {"exit_code", exit_code}, {"output", output}, {"policy", policy},
-                       {"cwd", ctx.cwd.empty() ? workdir : ctx.cwd}, {"workdir", workdir}};
-  auto reply = ctx.host.request_wait("sandbox.explain", json::serialize(request));
-  boost::system::error_code ec;
-  json::value parsed = json::parse(reply.payload, ec);
-  if (!reply.ok() || ec || !parsed.is_object()) return;
-  const auto* blocked = parsed.as_object().if_contains("blocked");
-  const auto* reason = parsed.as_object().if_contains("reason");
-  if (!blocked || !blocked->is_bool() || !blocked->as_bool() || !reason || !reason->is_string()) return;
-  result.output += "\n" + valid_utf8(reason->as_string());
-  result.item["sandbox_blocked"] = true;
-  result.item["sandbox_reason"] = valid_utf8(reason->as_string());
+// The reply to an interrupted call: KEEL_ERR_CANCELLED (the SDK's ToolResult cannot carry the
+// error object, so reply directly; the helper's own reply then finds the call answered).
+void reply_cancelled(ToolContext& ctx, const ToolResult& result) {
+  json::object payload{{"error", json::object{{"message", "command cancelled"}, {"code", "cancelled"}}},
+                       {"output", result.output},
+                       {"success", false},
+                       {"item", result.item}};
+  ctx.call.reply(KEEL_ERR_CANCELLED, json::serialize(payload));
 }
 
 ToolResult run_command(ToolContext& ctx, std::vector<std::string> argv) {
@@ -221,11 +163,26 @@ ToolResult run_command(ToolContext& ctx, std::vector<std::string> argv) {
       if (v.is_string()) opts.env[std::string(k)] = std::string(v.as_string());
 
   const std::string display = valid_utf8(keel::common::shell_join(opts.argv));
-  // Sandboxing: the active sandbox module wraps the command; a refusal is the tool's output.
-  const json::object* sandbox = sandbox_policy(ctx);
-  const std::vector<std::string> unwrapped_argv = opts.argv;
-  if (sandbox)
-    if (auto refused = sandbox_wrap(ctx, *sandbox, opts, display)) return std::move(*refused);
+  // Sandboxing: the active sandbox module wraps the command (keel/sdk/sandbox.hpp). When it
+  // refuses or cannot be reached, that is the tool's (failed) output: a command that asked for
+  // a sandbox never runs without one.
+  const json::object* sandbox = sb::policy_of(ctx.request);
+  sb::Command unwrapped;
+  if (sandbox) {
+    unwrapped = sb::Command{opts.argv, ctx.cwd, opts.cwd, {}, *sandbox};
+    sb::Prepared prepared = sb::prepare(ctx.host, unwrapped, sb::Wait::on(ctx.call));
+    if (!prepared) {
+      ToolResult r;
+      r.success = false;
+      r.output = valid_utf8("sandbox error: " + prepared.error + "\nThe command was not run.");
+      r.item = json::object{{"type", "command_execution"}, {"command", display}, {"aggregated_output", r.output},
+                            {"exit_code", -1}, {"status", "failed"}};
+      if (prepared.status == KEEL_ERR_CANCELLED) reply_cancelled(ctx, r);
+      return r;
+    }
+    opts.argv = std::move(prepared.argv);
+    for (auto& [k, v] : prepared.env) opts.env[k] = std::move(v);
+  }
   DeltaStreamer streamer(ctx);
   opts.on_output = [&](OutputStream which, std::string_view data) { streamer.chunk(which, data); };
   opts.cancelled = [&] { return ctx.call.cancelled(); };
@@ -262,18 +219,17 @@ ToolResult run_command(ToolContext& ctx, std::vector<std::string> argv) {
                              {"aggregated_output", prefix + cut(item_opts)},
                              {"exit_code", exit_code},
                              {"status", ok ? "completed" : "failed"}};
-  if (sandbox && !ok && !res.cancelled && !res.timed_out)
-    sandbox_explain(ctx, *sandbox, unwrapped_argv, opts.cwd, exit_code, cut(item_opts), result);
-
-  if (res.cancelled) {
-    // An interrupted call is answered with KEEL_ERR_CANCELLED (the SDK's ToolResult cannot
-    // carry a status, so reply directly; the helper's own reply then finds the call answered).
-    json::object payload{{"error", json::object{{"message", "command cancelled"}, {"code", "cancelled"}}},
-                         {"output", result.output},
-                         {"success", false},
-                         {"item", result.item}};
-    ctx.call.reply(KEEL_ERR_CANCELLED, json::serialize(payload));
+  // After a failed sandboxed run: if the sandbox says it blocked the command, say why.
+  if (sandbox && !ok && !res.cancelled && !res.timed_out) {
+    sb::Explanation why = sb::explain(ctx.host, unwrapped, exit_code, cut(item_opts), sb::Wait::on(ctx.call));
+    if (why.blocked) {
+      result.output += "\n" + valid_utf8(why.reason);
+      result.item["sandbox_blocked"] = true;
+      result.item["sandbox_reason"] = valid_utf8(why.reason);
+    }
   }
+
+  if (res.cancelled) reply_cancelled(ctx, result);
   return result;
 }
 

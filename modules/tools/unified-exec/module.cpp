@@ -39,8 +39,8 @@
 //    answered with KEEL_ERR_CANCELLED plus the output collected so far.
 //
 // Sandboxing: unless the request's sandbox mode is danger-full-access, the argv is wrapped by
-// the active sandbox module (`sandbox.prepare`), exactly like the shell module; if that fails
-// the command is not run.
+// the active sandbox module (`sandbox.prepare`, through keel/sdk/sandbox.hpp like the shell
+// module); if that fails the command is not run.
 //
 // Module configuration (all optional): max_sessions (64), max_output_tokens (10000, the
 // default for calls), buffer_max_bytes (1 MiB), item_max_bytes (65536, the item's
@@ -48,6 +48,7 @@
 #include <keel/common/process.hpp>
 #include <keel/common/truncate.hpp>
 #include <keel/sdk/module.hpp>
+#include <keel/sdk/sandbox.hpp>
 #include <keel/sdk/tool.hpp>
 
 #include <boost/json.hpp>
@@ -88,6 +89,7 @@ extern char** environ;
 namespace {
 
 namespace json = boost::json;
+namespace sb = keel::sdk::sandbox;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -509,10 +511,17 @@ class UnifiedExec : public keel::sdk::Module {
       for (const auto& [k, v] : e->as_object())
         if (v.is_string()) env[std::string(k)] = std::string(v.as_string());
 
-    // Sandboxing: the active sandbox module wraps the argv; a refusal is the tool's output.
-    if (const json::object* policy = sandbox_policy(ctx)) {
-      std::string error = sandbox_wrap(ctx, *policy, workdir, argv, env);
-      if (!error.empty()) return failed(-1, "sandbox error: " + error + "\nThe command was not run.");
+    // Sandboxing: the active sandbox module wraps the argv (keel/sdk/sandbox.hpp); a refusal
+    // is the tool's output.
+    if (const json::object* policy = sb::policy_of(ctx.request)) {
+      sb::Prepared prepared = sb::prepare(ctx.host, sb::Command{argv, ctx.cwd, workdir, {}, *policy}, sb::Wait::on(ctx.call));
+      if (!prepared) {
+        ToolResult r = failed(-1, "sandbox error: " + prepared.error + "\nThe command was not run.");
+        if (prepared.status == KEEL_ERR_CANCELLED) r.status = KEEL_ERR_CANCELLED;
+        return r;
+      }
+      argv = std::move(prepared.argv);
+      for (auto& [k, v] : prepared.env) env[k] = std::move(v);
     }
 
     // Make room: at most max_sessions live sessions (those being started included).
@@ -792,46 +801,6 @@ class UnifiedExec : public keel::sdk::Module {
     if (p.empty()) return base.string();
     if (p.is_relative()) p = base / p;
     return p.lexically_normal().string();
-  }
-
-  // ---- sandbox (as the shell module does) ----
-  static const json::object* sandbox_policy(const ToolContext& ctx) {
-    const auto* sb = ctx.request.if_contains("sandbox");
-    if (!sb || !sb->is_object()) return nullptr;
-    const auto* mode = sb->as_object().if_contains("mode");
-    if (mode && mode->is_string() && mode->as_string() == "danger-full-access") return nullptr;
-    return &sb->as_object();
-  }
-
-  // Replaces argv (and adds to env) with the sandbox module's wrapped command; returns the
-  // error that keeps the command from running, or "".
-  static std::string sandbox_wrap(ToolContext& ctx, const json::object& policy, const std::string& workdir,
-                                  std::vector<std::string>& argv, std::map<std::string, std::string>& env) {
-    json::array a;
-    for (const auto& s : argv) a.emplace_back(s);
-    json::object request{{"argv", std::move(a)}, {"cwd", ctx.cwd.empty() ? workdir : ctx.cwd}, {"workdir", workdir},
-                         {"env", json::object{}}, {"policy", policy}};
-    auto reply = ctx.host.request_wait("sandbox.prepare", json::serialize(request));
-    boost::system::error_code ec;
-    json::value parsed = json::parse(reply.payload, ec);
-    if (!reply.ok()) {
-      const json::value* msg = nullptr;
-      if (!ec && parsed.is_object())
-        if (const auto* e = parsed.as_object().if_contains("error"); e && e->is_object()) msg = e->as_object().if_contains("message");
-      return msg && msg->is_string() ? std::string(msg->as_string())
-                                     : "sandbox.prepare failed with status " + std::to_string(reply.status);
-    }
-    const auto* wrapped = !ec && parsed.is_object() ? parsed.as_object().if_contains("argv") : nullptr;
-    if (!wrapped || !wrapped->is_array()) return "the sandbox's reply has no argv";
-    std::vector<std::string> out;
-    for (const auto& v : wrapped->as_array())
-      if (v.is_string()) out.emplace_back(v.as_string());
-    if (out.empty() || out.size() != wrapped->as_array().size() || out[0].empty()) return "the sandbox returned an invalid argv";
-    argv = std::move(out);
-    if (const auto* e = parsed.as_object().if_contains("env"); e && e->is_object())
-      for (const auto& [k, v] : e->as_object())
-        if (v.is_string()) env[std::string(k)] = std::string(v.as_string());
-    return {};
   }
 
   // ---- session bookkeeping (mu_ held) ----

@@ -8,13 +8,28 @@
 //             private mount namespace with EROFS; sockets other than AF_UNIX fail with EPERM
 //             ("Operation not permitted"), TCP connect/bind with EACCES.
 //
+//   both      a hard link or rename across the edge of the writable roots fails with EXDEV
+//             ("Invalid cross-device link"): bwrap binds every writable root (and protected
+//             path) as a mount of its own, and Landlock refuses to reparent a file from or to a
+//             directory without the REFER right (everything outside the writable roots).
+//
 // The path a message names is classified against the same plan the backend enforced, so an
-// ordinary "Permission denied" inside the workspace is not blamed on the sandbox.
+// ordinary "Permission denied" inside the workspace is not blamed on the sandbox. EXDEV is an
+// ordinary error too (a rename between two filesystems), so it is blamed on the sandbox only
+// when the paths the message names sit on one mount of the host (this process is outside the
+// sandbox, so it sees the host's mounts) and a path is outside the writable roots, protected,
+// or (bwrap) in another writable root than the rest.
 #include <keel/sandbox/policy.hpp>
 
 #include <boost/json/parse.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -53,17 +68,17 @@ std::string join(const std::vector<std::string>& items, std::string_view sep) {
   return out;
 }
 
-// Paths a message line may name: quoted strings, the field just before the error text in
-// "prog: path: error" form, and words containing a slash.
-std::vector<std::string> candidate_paths(std::string_view line, std::string_view error) {
+void push_path(std::vector<std::string>& out, std::string_view s) {
+  while (!s.empty() && (s.back() == ':' || s.back() == ',' || s.back() == '.' || s.back() == ')')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == '(')) s.remove_prefix(1);
+  if (s.empty() || s.size() > 4096) return;
+  std::string v(s);
+  if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(std::move(v));
+}
+
+// The quoted strings of a message line ('x', "x", `x', and typographic quotes), in order.
+std::vector<std::string> quoted_paths(std::string_view line) {
   std::vector<std::string> out;
-  auto push = [&](std::string_view s) {
-    while (!s.empty() && (s.back() == ':' || s.back() == ',' || s.back() == '.' || s.back() == ')')) s.remove_suffix(1);
-    while (!s.empty() && (s.front() == '(')) s.remove_prefix(1);
-    if (s.empty() || s.size() > 4096) return;
-    std::string v(s);
-    if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(std::move(v));
-  };
   static const std::pair<std::string_view, std::string_view> quotes[] = {
       {"'", "'"}, {"\"", "\""}, {"`", "'"}, {"\xE2\x80\x98", "\xE2\x80\x99"}, {"\xE2\x80\x9C", "\xE2\x80\x9D"}};
   for (const auto& [open, close] : quotes) {
@@ -72,10 +87,18 @@ std::vector<std::string> candidate_paths(std::string_view line, std::string_view
       auto start = pos + open.size();
       auto end = line.find(close, start);
       if (end == std::string_view::npos) break;
-      push(line.substr(start, end - start));
+      push_path(out, line.substr(start, end - start));
       pos = end + close.size();
     }
   }
+  return out;
+}
+
+// Paths a message line may name: quoted strings, the field just before the error text in
+// "prog: path: error" form, and words containing a slash.
+std::vector<std::string> candidate_paths(std::string_view line, std::string_view error) {
+  std::vector<std::string> out = quoted_paths(line);
+  auto push = [&](std::string_view s) { push_path(out, s); };
   if (auto at = line.find(error); at != std::string_view::npos && at >= 2 && line.substr(at - 2, 2) == ": ") {
     auto before = line.substr(0, at - 2);
     auto colon = before.rfind(": ");
@@ -132,6 +155,91 @@ Classified classify(const std::string& path, const Plan& plan, std::string_view 
   }
   c.where = Where::Writable;
   return c;
+}
+
+// ---- EXDEV ("Invalid cross-device link") ------------------------------------------------------
+
+bool is_cross_device_line(std::string_view line) {
+  return contains_any(line, {"cross-device link", "Cross-device link", "EXDEV", "Errno 18]"});
+}
+
+// The host mount `path` is on, as this process (outside any sandbox) sees it: of the path, else
+// of its nearest existing ancestor (a link or rename target need not exist). The mount id when
+// the kernel reports one (5.8+), else the device, which is coarser (two bind mounts of one
+// filesystem share it).
+struct HostMount {
+  bool by_mount_id = false;
+  std::uint64_t id = 0;
+  bool operator==(const HostMount&) const = default;
+};
+
+std::optional<HostMount> host_mount(const std::string& path) {
+  fs::path p(path);
+  for (;;) {
+    struct statx stx {};
+    if (::statx(AT_FDCWD, p.c_str(), AT_STATX_DONT_SYNC, STATX_MNT_ID, &stx) == 0) {
+      if (stx.stx_mask & STATX_MNT_ID) return HostMount{true, stx.stx_mnt_id};
+      return HostMount{false, static_cast<std::uint64_t>(makedev(stx.stx_dev_major, stx.stx_dev_minor))};
+    }
+    if (errno != ENOENT && errno != ENOTDIR) return std::nullopt;
+    if (!p.has_relative_path()) return std::nullopt;
+    p = p.parent_path();
+  }
+}
+
+// True if two of `paths` are known to sit on different host mounts: then no link or rename
+// between them works with or without a sandbox.
+bool on_different_host_mounts(const std::vector<std::string>& paths) {
+  std::optional<HostMount> first;
+  for (const auto& p : paths) {
+    auto m = host_mount(p);
+    if (!m) continue;
+    if (!first) first = m;
+    else if (m->by_mount_id == first->by_mount_id && !(*m == *first)) return true;
+  }
+  return false;
+}
+
+// The writable root holding `path` (roots do not nest), or "".
+std::string root_of(const std::string& path, const Plan& plan) {
+  for (const auto& w : plan.writable)
+    if (path_within(path, w)) return w;
+  return {};
+}
+
+// A line reporting EXDEV, between the paths it names (resolved). nullopt: not the sandbox's
+// doing, or nothing tells (no path named).
+std::optional<Explanation> explain_cross_device(const std::vector<std::string>& paths, const Plan& plan,
+                                                std::string_view backend, const std::string& who,
+                                                const std::string& writable_list) {
+  if (paths.empty() || on_different_host_mounts(paths)) return std::nullopt;
+  const std::string advice = "; to use a file from elsewhere, copy it instead of linking or moving it";
+  if (plan.mode == Mode::ReadOnly)
+    return Explanation{true, who + ": no file may be written, linked or moved in read-only mode (tried to link or move " +
+                                   paths.front() + ")"};
+  for (const auto& path : paths) {
+    auto c = classify(path, plan, backend);
+    if (c.where == Where::Protected)
+      return Explanation{true, who + ": " + c.detail + " is protected and stays read-only inside the workspace, so no hard "
+                                       "link or rename may go into or out of it (tried to link or move " + path +
+                                       "); .git, .keel and keel's home cannot be changed by a sandboxed command"};
+  }
+  for (const auto& path : paths)
+    if (root_of(path, plan).empty())
+      return Explanation{true, who + ": " + path + " is outside the workspace and the writable roots (writable: " +
+                                   writable_list + "), and a hard link or rename (move) across that boundary is not "
+                                   "allowed" + advice};
+  if (backend == "bwrap") {
+    // Every writable root is a bind mount of its own inside bwrap: links and renames between
+    // two of them fail there even when the host has them on one filesystem.
+    std::string first = root_of(paths.front(), plan);
+    for (const auto& path : paths)
+      if (std::string other = root_of(path, plan); other != first)
+        return Explanation{true, who + ": every writable root is a separate mount in the bwrap sandbox, so a hard link or "
+                                       "rename between " + first + " and " + other + " fails (within one root it works)" +
+                                       advice};
+  }
+  return std::nullopt;  // within one writable root: a filesystem boundary of the host's own
 }
 
 // `context` is the line with the few before it (a Python traceback names socket.py there).
@@ -202,7 +310,21 @@ Explanation explain(std::string_view backend, std::string_view payload, const Mo
     std::string_view error;
     if (contains(line, "Read-only file system")) error = "Read-only file system";
     else if (backend == "landlock" && contains(line, "Permission denied")) error = "Permission denied";
-    else if (backend == "landlock" && contains(line, "Invalid cross-device link")) error = "Invalid cross-device link";
+    else if (is_cross_device_line(line)) {
+      // Only the quoted paths when there are any: the other words with a slash may name the
+      // program (EXDEV is common enough that a stray path must not turn it into a block).
+      std::vector<std::string> named = quoted_paths(line);
+      if (named.empty())
+        named = candidate_paths(line, contains(line, "Invalid cross-device link")   ? "Invalid cross-device link"
+                                      : contains(line, "invalid cross-device link") ? "invalid cross-device link"
+                                                                                    : "cross-device link");
+      std::vector<std::string> paths;
+      for (const auto& cand : named)
+        if (std::string p = resolve_path(cand, workdir); std::find(paths.begin(), paths.end(), p) == paths.end())
+          paths.push_back(std::move(p));
+      if (auto e = explain_cross_device(paths, plan, backend, who, writable_list)) return *e;
+      continue;
+    }
     if (error.empty()) continue;
     bool classified_writable = false;
     for (const auto& cand : candidate_paths(line, error)) {
