@@ -394,17 +394,19 @@ TEST_CASE("back-to-back turns: submitting the next turn right after the previous
 
 // Ctrl-C at a terminal sends SIGINT to keel's process group; the command keel runs is in a
 // session of its own (the process runner spawns it with POSIX_SPAWN_SETSID), so only keel can
-// stop it.
-// KNOWN BUG (hence [!mayfail]): keel installs no SIGINT/SIGTERM handling (tools/keel/main.cpp,
-// modules/ui/exec/module.cpp), so the signal's default action kills keel on the spot and the
-// running command is orphaned: it runs on to its own end (or its timeout) with
-// danger-full-access and with landlock. Only bwrap's --die-with-parent (and its pid
-// namespace) takes it down.
-TEST_CASE("keel exec interrupted by SIGINT stops the running command", "[session][turn][interrupt][cli][!mayfail]") {
+// stop it. A service manager sends SIGTERM to keel alone.
+// Regression: keel used to install no signal handling, so the signal killed it on the spot
+// and the running command was orphaned (with danger-full-access and landlock; only bwrap's
+// --die-with-parent took it down). Now the first signal interrupts the turn (the command is
+// killed, the rollout records it, the UI shows the interrupted turn) and keel exits with
+// 128 + the signal; a second signal kills keel's children and exits at once.
+TEST_CASE("keel exec interrupted by SIGINT or SIGTERM stops the running command", "[session][turn][interrupt][cli]") {
   auto sandbox = GENERATE(std::string("danger-full-access"), std::string("landlock"), std::string("bwrap"));
-  INFO("sandbox " << sandbox);
+  auto how = GENERATE(std::string("SIGINT"), std::string("SIGTERM"), std::string("SIGINT twice"));
+  INFO("sandbox " << sandbox << ", " << how);
   Scratch s("sigint");
-  const std::string marker = "30.0" + std::to_string(::getpid() % 1000) + std::to_string(sandbox.size());
+  const std::string marker = "30.0" + std::to_string(::getpid() % 1000) + std::to_string(sandbox.size()) +
+                             std::to_string(how.size());
   auto script = s.script("sigint.jsonl", {one_call(shell_call("call_sleep", "echo started; sleep " + marker, 20000)),
                                           R"({"text":"never"})"});
   std::vector<std::string> argv{kKeelExe.string(), "exec", "--json", "--replay", script.string()};
@@ -413,7 +415,12 @@ TEST_CASE("keel exec interrupted by SIGINT stops the running command", "[session
   argv.push_back("sleep a while");
   Child child(argv, {{"KEEL_HOME", s.home.string()}, {"HOME", s.fake_home.string()}}, s.ws, s.base / "io");
   bool running = eventually([&] { return !processes_with_arg(marker).empty(); }, 20s);
-  ::kill(-child.pid(), SIGINT);  // what the terminal does
+  if (how == "SIGTERM") {
+    ::kill(child.pid(), SIGTERM);  // what a service manager (or `timeout`) does
+  } else {
+    ::kill(-child.pid(), SIGINT);  // what the terminal does
+    if (how == "SIGINT twice") ::kill(-child.pid(), SIGINT);
+  }
   auto r = child.wait(10s);
   bool gone = eventually([&] { return processes_with_arg(marker).empty(); }, 2s);
   kill_marked(marker);
@@ -421,4 +428,18 @@ TEST_CASE("keel exec interrupted by SIGINT stops the running command", "[session
   REQUIRE(running);
   CHECK_FALSE(r.timed_out);
   CHECK(gone);
+  CHECK(r.exit_code == (how == "SIGTERM" ? 143 : 130));
+  if (how == "SIGINT twice") return;  // the second signal may have cut the orderly shutdown short
+  // The turn ended as interrupted, as the UI shows it...
+  auto events = jsonl(r.out);
+  REQUIRE_FALSE(events.empty());
+  CHECK(str(events.back(), "type") == "turn.failed");
+  CHECK(contains(r.out, "turn interrupted"));
+  // ...and the rollout holds the call and its (aborted) output.
+  auto files = s.rollouts();
+  REQUIRE(files.size() == 1);
+  auto items = rollout_items(files[0]);
+  auto output = output_of(items, "call_sleep");
+  REQUIRE(output);
+  CHECK(contains(*output, "interrupted"));
 }

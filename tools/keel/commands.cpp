@@ -1,15 +1,20 @@
 #include "commands.hpp"
 
+#include "signal_watch.hpp"
+
 #include <keel/kernel/kernel.hpp>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <future>
+#include <memory>
 
 #include <filesystem>
 #include <iostream>
 #include <iterator>
+#include <mutex>
+#include <set>
 
 namespace keel::cli {
 namespace fs = std::filesystem;
@@ -60,6 +65,78 @@ std::string read_prompt(const std::vector<std::string>& words) {
   return prompt;
 }
 
+// What keel does on Ctrl-C, SIGTERM and SIGHUP while a front end runs (signal_watch.hpp).
+// Ctrl-C goes first to the front end (`ui.<name>.interrupt`): an interactive one that answers
+// {"handled": true} stops its own turn and carries on. Otherwise keel shuts down: every turn
+// of the kernel is interrupted through the kernel's interrupt API, as a user would: the
+// provider request and the running tool calls are cancelled (the shell tools kill their
+// commands' process groups), the turn ends as "interrupted", the rollout records it, the front
+// end shows it and returns. A turn that starts after that (the signal came while the kernel
+// booted) is interrupted at once.
+class SignalHooks {
+ public:
+  SignalHooks(Kernel& kernel, SignalWatch& signals, const std::string& ui)
+      : kernel_(kernel), signals_(signals), ui_server_(ModuleHost::server_name(KEEL_CAP_UI, ui)) {
+    sub_ = kernel_.subscribe("event", [this](const Event& e) { on_event(e); });
+    signals_.set_hooks({[this] { return offer_interrupt(); }, [this](int) { interrupt_all(); }});
+  }
+  ~SignalHooks() {
+    signals_.clear_hooks();  // waits for running hooks
+    kernel_.unsubscribe(sub_);
+  }
+  SignalHooks(const SignalHooks&) = delete;
+  SignalHooks& operator=(const SignalHooks&) = delete;
+
+ private:
+  bool offer_interrupt() {
+    if (!kernel_.bus().has_server(ui_server_)) return false;
+    auto answer = std::make_shared<std::promise<bool>>();
+    auto handled = answer->get_future();
+    kernel_.bus().request(ui_server_ + ".interrupt", "{}", nullptr, [answer](int status, std::string_view body) {
+      bool h = false;
+      if (status == KEEL_OK) {
+        boost::system::error_code ec;
+        auto v = json::parse(body, ec);
+        if (!ec && v.is_object())
+          if (auto* f = v.as_object().if_contains("handled"); f && f->is_bool()) h = f->as_bool();
+      }
+      try {
+        answer->set_value(h);
+      } catch (const std::future_error&) {  // a second reply
+      }
+    });
+    return handled.wait_for(SignalWatch::kOfferLimit) == std::future_status::ready && handled.get();
+  }
+  void on_event(const Event& e) {
+    if (e.type() != "turn.started") return;
+    std::string id(e.session_id());
+    bool interrupt_now;
+    {
+      std::lock_guard lock(mu_);
+      sessions_.insert(id);
+      interrupt_now = shutting_down_;
+    }
+    if (interrupt_now) kernel_.interrupt(id);
+  }
+  void interrupt_all() {
+    std::vector<std::string> ids;
+    {
+      std::lock_guard lock(mu_);
+      shutting_down_ = true;
+      ids.assign(sessions_.begin(), sessions_.end());
+    }
+    for (auto& id : ids) kernel_.interrupt(id);  // a session whose turn has ended ignores it
+  }
+
+  Kernel& kernel_;
+  SignalWatch& signals_;
+  const std::string ui_server_;
+  std::uint64_t sub_ = 0;
+  std::mutex mu_;  // guards sessions_ and shutting_down_
+  std::set<std::string> sessions_;
+  bool shutting_down_ = false;
+};
+
 // Runs one prompt through the exec UI (or --ui), in a new, resumed or forked session.
 int run_prompt(const Options& o, const std::vector<std::string>& words, const std::string& resume,
                const std::string& fork) {
@@ -68,16 +145,25 @@ int run_prompt(const Options& o, const std::vector<std::string>& words, const st
   Config config = load_config(o);
   // keel exec is non-interactive: unless configured otherwise, it never stops to ask.
   if (!config.find("approval_policy")) config.root()["approval_policy"] = "never";
-  Kernel kernel(std::move(config));
-  json::object args{{"prompt", prompt}, {"json", o.json}, {"cwd", kernel.config().cwd().string()}};
-  if (o.cwd) args["cwd"] = kernel.config().cwd().string();
-  if (!resume.empty()) {
-    args["resume"] = resume;
-    if (!o.cwd) args.erase("cwd");  // a resumed session keeps its own working directory
-  }
-  if (!fork.empty()) args["fork"] = fork;
-  if (o.output_last_message) args["output_last_message"] = fs::absolute(*o.output_last_message).string();
-  return kernel.run_ui(o.ui.value_or(kernel.config().string_or("ui", "exec")), std::move(args));
+  // Before the kernel starts any thread: every thread inherits the blocked signals.
+  SignalWatch signals;
+  int code = [&] {
+    Kernel kernel(std::move(config));
+    json::object args{{"prompt", prompt}, {"json", o.json}, {"cwd", kernel.config().cwd().string()}};
+    if (o.cwd) args["cwd"] = kernel.config().cwd().string();
+    if (!resume.empty()) {
+      args["resume"] = resume;
+      if (!o.cwd) args.erase("cwd");  // a resumed session keeps its own working directory
+    }
+    if (!fork.empty()) args["fork"] = fork;
+    if (o.output_last_message) args["output_last_message"] = fs::absolute(*o.output_last_message).string();
+    const std::string ui = o.ui.value_or(kernel.config().string_or("ui", "exec"));
+    SignalHooks hooks(kernel, signals, ui);
+    return kernel.run_ui(ui, std::move(args));
+  }();  // the kernel shuts down here: modules stop, the rollout is complete
+  // Shut down by a signal: the conventional status (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP).
+  if (int signo = signals.received()) return 128 + signo;
+  return code;
 }
 
 json::object request_wait(Kernel& kernel, const std::string& topic, const json::object& payload, int& status) {

@@ -1,8 +1,7 @@
 #include "cli_args.hpp"
 #include "commands.hpp"
+#include "manage_exec.hpp"
 #include "models_command.hpp"
-#include "plugin_commands.hpp"
-#include "trust_commands.hpp"
 
 #include <keel/kernel/config.hpp>
 
@@ -11,9 +10,10 @@
 
 int main(int argc, char** argv) {
   using namespace keel::cli;
-  // `keel plugin ...` and `keel trust ...` have their own arguments (plugin_commands.cpp).
-  if (argc > 1 && std::string_view(argv[1]) == "plugin") return run_plugin(argc - 2, argv + 2);
-  if (argc > 1 && std::string_view(argv[1]) == "trust") return run_trust(argc - 2, argv + 2);
+  // `keel plugin ...` and `keel trust ...` have their own arguments and run in keel-manage
+  // (manage_main.cpp), which links libarchive and Poco so that this executable does not.
+  if (argc > 1 && (std::string_view(argv[1]) == "plugin" || std::string_view(argv[1]) == "trust"))
+    return exec_manage(argv);
   try {
     Options o = parse(argc, argv);
     if (o.command == "exec") return run_exec(o);

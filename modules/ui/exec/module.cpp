@@ -2,6 +2,7 @@
 // turn ends, write the last agent message where asked (-o), exit 0 only if the turn completed.
 //
 // `run` args: {"prompt", "json": bool, "output_last_message"?: path, "cwd"?, "model"?, "provider"?}
+// `interrupt` {}: {"handled": false}: on Ctrl-C keel interrupts the turn and exits (130).
 #include "renderer.hpp"
 
 #include <keel/sdk/module.hpp>
@@ -26,6 +27,11 @@ class ExecUi : public keel::sdk::Module {
       // exec never prompts: what it may do is fixed by its flags. A call that needs approval
       // is denied, and the model is told so.
       return (void)call.ok(R"({"decision":"deny"})");
+    }
+    if (call.method() == "interrupt") {
+      // Ctrl-C, offered by the launcher: exec does not carry on after one. The launcher then
+      // interrupts the turn, run() returns, and keel exits with 130.
+      return (void)call.ok(R"({"handled":false})");
     }
     if (call.method() != "run") return (void)call.error(KEEL_ERR_NOT_FOUND, "exec has no method '" + std::string(call.method()) + "'");
     auto request = json::parse(call.payload()).as_object();

@@ -71,6 +71,8 @@ class TextRenderer : public Renderer {
     } else if (type == "turn.completed") {
       auto usage = obj(ev, "usage");
       print(err_, dim("tokens used: " + std::to_string(num(usage, "input_tokens") + num(usage, "output_tokens"))) + "\n");
+    } else if (type == "turn.failed" && field(ev, "status") == "interrupted") {
+      print(err_, red("turn interrupted") + "\n");  // Ctrl-C, SIGTERM, an aborted approval: not a failure
     } else if (type == "turn.failed") {
       print(err_, red("turn failed: " + field(obj(ev, "error"), "message")) + "\n");
     } else if (type == "error") {
