@@ -3,7 +3,9 @@
 namespace keel::cli {
 
 const char* usage() {
-  return "usage: keel exec [options] [PROMPT | -]   run one prompt non-interactively\n"
+  return "usage: keel [chat] [options] [PROMPT]     an interactive conversation in the terminal\n"
+         "       keel resume (--last | ID) [options] [PROMPT]   continue a recorded session interactively\n"
+         "       keel exec [options] [PROMPT | -]   run one prompt non-interactively\n"
          "       keel exec resume (--last | ID) [options] [PROMPT | -]   continue a recorded session\n"
          "       keel fork ID [options] [PROMPT | -]  a new session starting from a copy of another\n"
          "       keel sessions [--json]             recorded sessions, newest first\n"
@@ -24,7 +26,7 @@ const char* usage() {
          "      --json                 print events as JSON lines\n"
          "  -o, --output-last-message FILE   write the last agent message to FILE\n"
          "      --replay FILE          use the replay provider with this JSONL script\n"
-         "      --ui NAME              front end module (default: exec)\n"
+         "      --ui NAME              front end module (default: chat, or exec for keel exec)\n"
          "  -s, --sandbox MODE         read-only | workspace-write (default) | danger-full-access\n"
          "  -a, --ask-for-approval MODE  untrusted | on-request | on-failure | never\n"
          "      --full-auto            workspace-write sandbox, approvals on request\n"
@@ -70,8 +72,7 @@ Options parse(int argc, char** argv) {
     else if (o.command.empty()) o.command = a;
     else o.positional.push_back(a);
   }
-  if (o.command.empty()) o.command = "help";
-  return o;
+  return o;  // no command: main decides between a conversation and the usage
 }
 
 }  // namespace keel::cli

@@ -71,8 +71,9 @@ std::string read_prompt(const std::vector<std::string>& words) {
 // of the kernel is interrupted through the kernel's interrupt API, as a user would: the
 // provider request and the running tool calls are cancelled (the shell tools kill their
 // commands' process groups), the turn ends as "interrupted", the rollout records it, the front
-// end shows it and returns. A turn that starts after that (the signal came while the kernel
-// booted) is interrupted at once.
+// end shows it and returns (`ui.<name>.shutdown` tells an interactive one to leave its
+// prompt). A turn that starts after that (the signal came while the kernel booted) is
+// interrupted at once.
 class SignalHooks {
  public:
   SignalHooks(Kernel& kernel, SignalWatch& signals, const std::string& ui)
@@ -126,6 +127,9 @@ class SignalHooks {
       ids.assign(sessions_.begin(), sessions_.end());
     }
     for (auto& id : ids) kernel_.interrupt(id);  // a session whose turn has ended ignores it
+    // An interactive front end would wait at its prompt: tell it to return (exec has no such
+    // method and returns anyway once its turn is interrupted).
+    if (kernel_.bus().has_server(ui_server_)) kernel_.bus().request(ui_server_ + ".shutdown", "{}", nullptr, nullptr);
   }
 
   Kernel& kernel_;
@@ -137,14 +141,21 @@ class SignalHooks {
   bool shutting_down_ = false;
 };
 
-// Runs one prompt through the exec UI (or --ui), in a new, resumed or forked session.
-int run_prompt(const Options& o, const std::vector<std::string>& words, const std::string& resume,
-               const std::string& fork) {
-  std::string prompt = read_prompt(words);
-  if (prompt.empty()) throw UsageError("no prompt (give it as an argument or on stdin)");
+// Runs a front end on a new, resumed or forked session: `exec` (or --ui) for one prompt, or the
+// interactive one (`chat`, or --ui / interactive_ui) for a conversation.
+int run_session(const Options& o, bool interactive, const std::vector<std::string>& words, const std::string& resume,
+                const std::string& fork) {
+  std::string prompt;
+  if (interactive) {
+    for (auto& w : words) prompt += (prompt.empty() ? "" : " ") + w;  // optional; stdin is the conversation
+  } else {
+    prompt = read_prompt(words);
+    if (prompt.empty()) throw UsageError("no prompt (give it as an argument or on stdin)");
+  }
   Config config = load_config(o);
-  // keel exec is non-interactive: unless configured otherwise, it never stops to ask.
-  if (!config.find("approval_policy")) config.root()["approval_policy"] = "never";
+  // keel exec is non-interactive: unless configured otherwise, it never stops to ask. An
+  // interactive session keeps the configured policy (on-request by default): a person is there.
+  if (!interactive && !config.find("approval_policy")) config.root()["approval_policy"] = "never";
   // Before the kernel starts any thread: every thread inherits the blocked signals.
   SignalWatch signals;
   int code = [&] {
@@ -157,7 +168,8 @@ int run_prompt(const Options& o, const std::vector<std::string>& words, const st
     }
     if (!fork.empty()) args["fork"] = fork;
     if (o.output_last_message) args["output_last_message"] = fs::absolute(*o.output_last_message).string();
-    const std::string ui = o.ui.value_or(kernel.config().string_or("ui", "exec"));
+    const std::string ui = o.ui.value_or(interactive ? kernel.config().string_or("interactive_ui", "chat")
+                                                     : kernel.config().string_or("ui", "exec"));
     SignalHooks hooks(kernel, signals, ui);
     return kernel.run_ui(ui, std::move(args));
   }();  // the kernel shuts down here: modules stop, the rollout is complete
@@ -196,15 +208,28 @@ int run_exec(const Options& o) {
       id = words.front();
       words.erase(words.begin());
     }
-    return run_prompt(o, words, id, "");
+    return run_session(o, false, words, id, "");
   }
-  return run_prompt(o, o.positional, "", "");
+  return run_session(o, false, o.positional, "", "");
+}
+
+int run_chat(const Options& o) { return run_session(o, true, o.positional, "", ""); }
+
+int run_resume(const Options& o) {
+  std::vector<std::string> words = o.positional;
+  std::string id = "last";
+  if (!o.last) {
+    if (words.empty()) throw UsageError("keel resume: give a session id or --last (see keel sessions)");
+    id = words.front();
+    words.erase(words.begin());
+  }
+  return run_session(o, true, words, id, "");
 }
 
 int run_fork(const Options& o) {
   if (o.positional.empty()) throw UsageError("keel fork: give the id of the session to fork (see keel sessions)");
   std::vector<std::string> words(o.positional.begin() + 1, o.positional.end());
-  return run_prompt(o, words, "", o.positional.front());
+  return run_session(o, false, words, "", o.positional.front());
 }
 
 int run_sessions(const Options& o) {

@@ -5,6 +5,8 @@
 
 #include <keel/kernel/config.hpp>
 
+#include <unistd.h>
+
 #include <iostream>
 #include <string_view>
 
@@ -16,14 +18,16 @@ int main(int argc, char** argv) {
     return exec_manage(argv);
   try {
     Options o = parse(argc, argv);
+    // Plain `keel` (options only) at a terminal is a conversation; elsewhere it shows the usage.
+    if (o.command.empty()) o.command = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) ? "chat" : "help";
     if (o.command == "exec") return run_exec(o);
     if (o.command == "modules") return run_modules(o);
     if (o.command == "fork") return run_fork(o);
     if (o.command == "models") return run_models(o);
     if (o.command == "sessions") return run_sessions(o);
     if (o.command == "execpolicy") return run_execpolicy(o);
-    if (o.command == "resume")
-      throw UsageError("interactive resume needs an interactive front end; use `keel exec resume --last PROMPT`");
+    if (o.command == "chat") return run_chat(o);
+    if (o.command == "resume") return run_resume(o);
     if (o.command == "version") {
       std::cout << "keel " << KEEL_VERSION << "\n";
       return 0;
