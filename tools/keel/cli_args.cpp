@@ -3,7 +3,8 @@
 namespace keel::cli {
 
 const char* usage() {
-  return "usage: keel [chat] [options] [PROMPT]     an interactive conversation in the terminal\n"
+  return "usage: keel [options]                       an interactive conversation (at a terminal)\n"
+         "       keel chat [options] [PROMPT]       the same, optionally starting with PROMPT\n"
          "       keel resume (--last | ID) [options] [PROMPT]   continue a recorded session interactively\n"
          "       keel exec [options] [PROMPT | -]   run one prompt non-interactively\n"
          "       keel exec resume (--last | ID) [options] [PROMPT | -]   continue a recorded session\n"

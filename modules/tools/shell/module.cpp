@@ -183,6 +183,11 @@ ToolResult run_command(ToolContext& ctx, std::vector<std::string> argv) {
     opts.argv = std::move(prepared.argv);
     for (auto& [k, v] : prepared.env) opts.env[k] = std::move(v);
   }
+  // UIs show the command while it runs (Codex's exec --json does the same: in_progress first).
+  ctx.call.emit(json::serialize(json::object{
+      {"type", "item.started"},
+      {"item", json::object{{"type", "command_execution"}, {"command", display}, {"aggregated_output", ""},
+                            {"exit_code", nullptr}, {"status", "in_progress"}}}}));
   DeltaStreamer streamer(ctx);
   opts.on_output = [&](OutputStream which, std::string_view data) { streamer.chunk(which, data); };
   opts.cancelled = [&] { return ctx.call.cancelled(); };

@@ -267,9 +267,16 @@ TEST_CASE("output streams as output.delta progress events", "[shell][stream]") {
   auto r = shell(host, json::object{{"command", json::array{"bash", "-c",
                                                             "for i in 1 2 3; do echo line$i; echo e$i >&2; sleep 0.05; done"}}});
   CHECK(r.success());
-  REQUIRE(r.emits.size() >= 2);
+  REQUIRE(r.emits.size() >= 3);
+  // First the command, in progress (what a UI shows while it runs), then its output.
+  auto& started = r.emits.front();
+  CHECK(started.at("type") == "item.started");
+  CHECK(started.at("item").at("type") == "command_execution");
+  CHECK(started.at("item").at("status") == "in_progress");
+  CHECK(started.at("item").at("command").as_string().find("for i in 1 2 3") != std::string::npos);
   std::string out, err;
-  for (const auto& e : r.emits) {
+  for (std::size_t i = 1; i < r.emits.size(); ++i) {
+    const auto& e = r.emits[i];
     CHECK(e.at("type") == "output.delta");
     if (e.at("stream") == "stdout") out += e.at("delta").as_string();
     else if (e.at("stream") == "stderr") err += e.at("delta").as_string();
@@ -281,9 +288,9 @@ TEST_CASE("output streams as output.delta progress events", "[shell][stream]") {
   // Events arrive while the command still runs.
   auto pending = host.begin("shell", "call",
                             request(json::object{{"command", json::array{"bash", "-c", "echo first; sleep 1; echo second"}}}));
-  REQUIRE(pending->wait_for_emits(1, 5s));
+  REQUIRE(pending->wait_for_emits(2, 5s));
   CHECK_FALSE(pending->replied());
-  CHECK(json::parse(pending->emits().at(0)).at("delta") == "first\n");
+  CHECK(json::parse(pending->emits().at(1)).at("delta") == "first\n");
   REQUIRE(pending->wait(10s));
 }
 
@@ -296,7 +303,8 @@ TEST_CASE("output that is not UTF-8 still yields valid JSON", "[shell][utf8]") {
   CHECK(r.success());
   CHECK(body_of(r.output()) == "\xE2\x82\xAC ok \xEF\xBF\xBD\xEF\xBF\xBD\n");
   std::string streamed;
-  for (const auto& e : r.emits) streamed += e.at("delta").as_string();
+  for (const auto& e : r.emits)
+    if (e.at("type") == "output.delta") streamed += e.at("delta").as_string();
   CHECK(streamed == "\xE2\x82\xAC ok \xEF\xBF\xBD\xEF\xBF\xBD\n");
 }
 
@@ -306,7 +314,7 @@ TEST_CASE("cancellation stops the command", "[shell][cancel]") {
   auto pending = host.begin("shell", "call",
                             request(json::object{{"command", json::array{"bash", "-c", "echo go; sleep 30 & wait"}},
                                                  {"timeout_ms", 60000}}));
-  REQUIRE(pending->wait_for_emits(1, 5s));
+  REQUIRE(pending->wait_for_emits(2, 5s));  // item.started, then "go": the command runs
   auto t0 = std::chrono::steady_clock::now();
   pending->cancel();
   REQUIRE(pending->wait(3s));
