@@ -197,17 +197,21 @@ std::string error_of(const json::object& reply) {
   return "no reason given";
 }
 
+// The session a resume continues: "last" with --last, else the first word (taken off `words`).
+std::string take_resume_target(const Options& o, std::vector<std::string>& words, const std::string& command) {
+  if (o.last) return "last";
+  if (words.empty()) throw UsageError(command + ": give a session id or --last (see keel sessions)");
+  std::string id = words.front();
+  words.erase(words.begin());
+  return id;
+}
+
 }  // namespace
 
 int run_exec(const Options& o) {
   if (!o.positional.empty() && o.positional[0] == "resume") {
     std::vector<std::string> words(o.positional.begin() + 1, o.positional.end());
-    std::string id = "last";
-    if (!o.last) {
-      if (words.empty()) throw UsageError("keel exec resume: give a session id or --last");
-      id = words.front();
-      words.erase(words.begin());
-    }
+    std::string id = take_resume_target(o, words, "keel exec resume");
     return run_session(o, false, words, id, "");
   }
   return run_session(o, false, o.positional, "", "");
@@ -217,12 +221,7 @@ int run_chat(const Options& o) { return run_session(o, true, o.positional, "", "
 
 int run_resume(const Options& o) {
   std::vector<std::string> words = o.positional;
-  std::string id = "last";
-  if (!o.last) {
-    if (words.empty()) throw UsageError("keel resume: give a session id or --last (see keel sessions)");
-    id = words.front();
-    words.erase(words.begin());
-  }
+  std::string id = take_resume_target(o, words, "keel resume");
   return run_session(o, true, words, id, "");
 }
 

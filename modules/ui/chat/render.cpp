@@ -1,5 +1,7 @@
 #include "render.hpp"
 
+#include <keel/common/truncate.hpp>
+
 #include <vector>
 
 namespace keel::chat {
@@ -22,25 +24,9 @@ std::int64_t int_field(const json::object& o, std::string_view key) {
 
 namespace {
 
-// A person needs the head and the tail of long output, indented under its header.
-std::string clip(const std::string& text, std::size_t max_lines) {
-  std::vector<std::string_view> lines;
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    auto nl = rest.find('\n');
-    lines.push_back(rest.substr(0, nl));
-    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
-  }
-  std::string out;
-  auto add = [&](std::string_view l) { out.append("    ").append(l).append("\n"); };
-  if (lines.size() <= max_lines) {
-    for (auto l : lines) add(l);
-  } else {
-    for (std::size_t i = 0; i < max_lines / 2; ++i) add(lines[i]);
-    out += "    … " + std::to_string(lines.size() - max_lines) + " more lines …\n";
-    for (std::size_t i = lines.size() - max_lines / 2; i < lines.size(); ++i) add(lines[i]);
-  }
-  return out;
+// Command output under its header: the head and tail of it, indented.
+std::string clip_lines(const std::string& text, std::size_t max_lines) {
+  return keel::common::clip_lines_for_display(text, max_lines, "    ");
 }
 
 }  // namespace
@@ -145,7 +131,7 @@ void Renderer::item_completed(const json::object& item) {
     bool ok = code && code->is_int64() && code->as_int64() == 0;
     std::string status = code && code->is_int64() ? "exit " + std::to_string(code->as_int64()) : field(item, "status");
     term_.write("  " + (ok ? term_.green("✓") : term_.red("✗")) + " " + field(item, "command") + term_.dim("  (" + status + ")") +
-                "\n" + clip(field(item, "aggregated_output"), 12));
+                "\n" + clip_lines(field(item, "aggregated_output"), 12));
   } else if (kind == "file_change") {
     end_stream();
     std::string text = "  " + term_.bold("patch") + (field(item, "status") == "failed" ? term_.red(" failed") : "") + "\n";
@@ -163,7 +149,7 @@ void Renderer::item_completed(const json::object& item) {
     auto tool = field(item, "tool");
     if (tool.empty()) tool = kind;
     term_.write("  " + term_.bold("tool ") + tool + term_.dim(" (" + field(item, "status") + ")") + "\n" +
-                clip(field(item, "output"), 6));
+                clip_lines(field(item, "output"), 6));
   }
 }
 

@@ -1,5 +1,7 @@
 #include "renderer.hpp"
 
+#include <keel/common/truncate.hpp>
+
 #include <boost/json/serialize.hpp>
 
 #include <unistd.h>
@@ -8,25 +10,9 @@ namespace keel::exec_ui {
 namespace {
 namespace json = boost::json;
 
-// Keeps what a person reads short: the head and tail of long command output.
-std::string clip(const std::string& text, std::size_t max_lines = 20) {
-  std::vector<std::string_view> lines;
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    auto nl = rest.find('\n');
-    lines.push_back(rest.substr(0, nl));
-    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
-  }
-  std::string out;
-  auto add = [&](std::string_view l) { out.append("  ").append(l).append("\n"); };
-  if (lines.size() <= max_lines) {
-    for (auto l : lines) add(l);
-  } else {
-    for (std::size_t i = 0; i < max_lines / 2; ++i) add(lines[i]);
-    out += "  … " + std::to_string(lines.size() - max_lines) + " more lines …\n";
-    for (std::size_t i = lines.size() - max_lines / 2; i < lines.size(); ++i) add(lines[i]);
-  }
-  return out;
+// Keeps what a person reads short: the head and tail of long command output, indented.
+std::string clip_lines(const std::string& text, std::size_t max_lines = 20) {
+  return keel::common::clip_lines_for_display(text, max_lines, "  ");
 }
 
 class TextRenderer : public Renderer {
@@ -54,7 +40,7 @@ class TextRenderer : public Renderer {
         auto* code = item.if_contains("exit_code");
         std::string status = code && code->is_int64() ? "exit " + std::to_string(code->as_int64()) : field(item, "status");
         print(err_, bold("exec ") + field(item, "command") + dim("  (" + status + ")") + "\n" +
-                        clip(field(item, "aggregated_output")));
+                        clip_lines(field(item, "aggregated_output")));
       } else if (kind == "file_change") {
         std::string text = bold("patch") + "\n";
         if (auto* ch = item.if_contains("changes"); ch && ch->is_array())
@@ -63,7 +49,7 @@ class TextRenderer : public Renderer {
         print(err_, text);
       } else {
         print(err_, bold("tool ") + field(item, "tool") + dim(" (" + field(item, "status") + ")") + "\n" +
-                        clip(field(item, "output"), 8));
+                        clip_lines(field(item, "output"), 8));
       }
     } else if (type == "provider.retry") {
       print(err_, dim("reconnecting " + std::to_string(num(ev, "attempt")) + "/" + std::to_string(num(ev, "max_attempts")) +

@@ -142,3 +142,12 @@ TEST_CASE("UTF-8 helpers", "[truncate][utf8]") {
   CHECK(count_lines("a\n") == 1);
   CHECK(count_lines("a\nb") == 2);
 }
+
+TEST_CASE("clip_lines_for_display: indents every line, keeps head and tail, says what is left out", "[truncate][display]") {
+  using keel::common::clip_lines_for_display;
+  CHECK(clip_lines_for_display("", 4, "  ") == "");
+  CHECK(clip_lines_for_display("a\nb", 4, "  ") == "  a\n  b\n");      // a last line without newline gets one
+  CHECK(clip_lines_for_display("a\nb\n", 2, "> ") == "> a\n> b\n");    // exactly at the limit: untouched
+  CHECK(clip_lines_for_display("1\n2\n3\n4\n5\n6\n7\n", 4, " ") == " 1\n 2\n … 3 more lines …\n 6\n 7\n");
+  CHECK(clip_lines_for_display("1\n2\n3\n4\n5\n", 3, "") == "1\n… 2 more lines …\n4\n5\n");  // odd: the tail gets the extra
+}

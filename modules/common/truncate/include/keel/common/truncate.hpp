@@ -66,4 +66,8 @@ std::size_t utf8_ceil(std::string_view text, std::size_t pos);
 // remaining bytes back until the next chunk completes them).
 std::size_t utf8_complete_prefix(std::string_view text);
 
+// For a person reading a terminal rather than a model: `text` with every line indented, at
+// most `max_lines` of them (half from each end) and a line saying how many were left out.
+std::string clip_lines_for_display(std::string_view text, std::size_t max_lines, std::string_view indent);
+
 }  // namespace keel::common
