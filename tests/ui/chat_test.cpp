@@ -191,3 +191,16 @@ TEST_CASE("chat: SIGTERM at the prompt ends keel at once with 143", "[ui][chat][
   pane.expect("KEEL-EXIT=143", std::chrono::seconds(10));
   CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(3));  // not the 5 s fallback
 }
+
+TEST_CASE("chat: a pasted block of lines is one message", "[ui][chat][paste]") {
+  Scratch s;
+  auto script = s.script("paste.jsonl", {answer("One message received."), answer("A SECOND TURN RAN.")});
+  TmuxPane pane(s.env(), s.keel(script));
+  pane.expect("/help for commands");
+  pane.paste("Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: boom\n");
+  pane.expect("One message received.");
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  CHECK(pane.count("A SECOND TURN RAN.") == 0);
+  pane.ctrl_d();
+  pane.expect("KEEL-EXIT=0");
+}

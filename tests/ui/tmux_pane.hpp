@@ -82,6 +82,11 @@ class TmuxPane {
     type(text);
     enter();
   }
+  // Pastes `text` into the pane at once, as a terminal does with the clipboard.
+  void paste(const std::string& text) const {
+    tmux("set-buffer -b keel-test " + shell_quote(text));
+    tmux("paste-buffer -d -b keel-test -t ui");
+  }
   void ctrl_c() const { tmux("send-keys -t ui C-c"); }
   void ctrl_d() const { tmux("send-keys -t ui C-d"); }
   // Sends `signo` to the program in the pane (the shell's child), as `kill` from elsewhere would.

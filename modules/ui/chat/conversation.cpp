@@ -46,6 +46,9 @@ std::string shell_words(const json::array& argv) {
   return out;
 }
 
+// Lines closer together than this are pasted, not typed.
+constexpr int kPasteGapMs = 25;
+
 const char* kHelp =
     "  /help      this list\n"
     "  /status    session, model, working directory and tokens used\n"
@@ -137,7 +140,14 @@ int Conversation::run() {
       if (idle_interrupted()) break;
       continue;
     }
-    auto line = trim(in.text);
+    std::string message = in.text;
+    // A paste of several lines is one message, not one turn per line.
+    while (term_.more_input_within(kPasteGapMs)) {
+      auto more = term_.read_line("", nullptr);
+      if (more.kind != Terminal::Input::line) break;
+      message += "\n" + more.text;
+    }
+    auto line = trim(message);
     if (line.empty()) continue;
     if (line.front() == '/') {
       if (!command(line)) break;

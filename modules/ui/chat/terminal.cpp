@@ -25,6 +25,13 @@ void Terminal::write(const std::string& text) {
   }
 }
 
+bool Terminal::more_input_within(int wait_ms) {
+  if (!pending_.empty()) return true;
+  if (at_end_) return false;
+  pollfd p{in_, POLLIN, 0};
+  return ::poll(&p, 1, wait_ms) > 0 && (p.revents & POLLIN);
+}
+
 Terminal::Input Terminal::read_line(const std::string& prompt, const std::function<bool()>& give_up) {
   write(prompt);
   for (;;) {

@@ -20,6 +20,10 @@ class Terminal {
   // true (checked a few times a second) and `end_of_input` on Ctrl-D or a closed input.
   Input read_line(const std::string& prompt, const std::function<bool()>& give_up);
 
+  // Whether more input arrives within `wait`: lines that come faster than anyone types are
+  // a paste, and belong to the same message.
+  bool more_input_within(int wait_ms);
+
   // Writes as is; safe from any thread.
   void write(const std::string& text);
 
