@@ -138,10 +138,34 @@ inline std::optional<std::string> output_of(const json::array& history, const st
   return std::nullopt;
 }
 
+// A file under /proc, read with read(2); empty if the process is gone. The process may exit
+// (and be reaped) between open and read, and read then fails with ESRCH: libstdc++'s streams
+// throw on that ("basic_filebuf::underflow error reading the file: No such process"), which
+// made the scans below throw whenever a process went away while they looked, as commands a
+// test has just interrupted do.
+inline std::string read_proc_file(const fs::path& p) {
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      out.append(buf, static_cast<std::size_t>(n));
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      if (n < 0) out.clear();  // gone mid-read: as if it had never been there
+      break;
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
 // The state letter and process group of a process, from /proc/<pid>/stat (0 if it is gone).
 inline std::pair<char, pid_t> proc_state(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  std::string all = read_proc_file("/proc/" + std::to_string(pid) + "/stat");
   auto close = all.rfind(')');
   if (close == std::string::npos || close + 2 >= all.size()) return {0, 0};
   std::istringstream rest(all.substr(close + 2));
@@ -208,7 +232,7 @@ inline std::vector<pid_t> processes_with_arg(const std::string& marker) {
     char* end = nullptr;
     long pid = std::strtol(e->d_name, &end, 10);
     if (!end || *end || pid <= 0) continue;
-    auto cmdline = read_file(fs::path("/proc") / e->d_name / "cmdline");
+    auto cmdline = read_proc_file(fs::path("/proc") / e->d_name / "cmdline");
     std::size_t start = 0;
     while (start < cmdline.size()) {
       auto stop = cmdline.find('\0', start);
