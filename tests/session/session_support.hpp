@@ -6,6 +6,8 @@
 
 #include <keel/kernel/kernel.hpp>
 
+#include "proc_files.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <boost/json.hpp>
@@ -138,30 +140,7 @@ inline std::optional<std::string> output_of(const json::array& history, const st
   return std::nullopt;
 }
 
-// A file under /proc, read with read(2); empty if the process is gone. The process may exit
-// (and be reaped) between open and read, and read then fails with ESRCH: libstdc++'s streams
-// throw on that ("basic_filebuf::underflow error reading the file: No such process"), which
-// made the scans below throw whenever a process went away while they looked, as commands a
-// test has just interrupted do.
-inline std::string read_proc_file(const fs::path& p) {
-  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {};
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n > 0) {
-      out.append(buf, static_cast<std::size_t>(n));
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else {
-      if (n < 0) out.clear();  // gone mid-read: as if it had never been there
-      break;
-    }
-  }
-  ::close(fd);
-  return out;
-}
+using keel::test::read_proc_file;  // read(2): a process may exit mid-read (proc_files.hpp)
 
 // The state letter and process group of a process, from /proc/<pid>/stat (0 if it is gone).
 inline std::pair<char, pid_t> proc_state(pid_t pid) {

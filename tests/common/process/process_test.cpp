@@ -1,5 +1,7 @@
 #include <keel/common/process.hpp>
 
+#include "proc_files.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -43,15 +45,9 @@ std::vector<pid_t> live_group_members(pid_t pgid) {
   for (const auto& entry : fs::directory_iterator("/proc")) {
     std::string name = entry.path().filename();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream fields(stat.substr(close + 2));
-    char state = 0;
-    long ppid = 0, pgrp = 0;
-    fields >> state >> ppid >> pgrp;
-    if (pgrp == pgid && state != 'Z' && state != 'X') live.push_back(static_cast<pid_t>(std::stol(name)));
+    pid_t pid = static_cast<pid_t>(std::stol(name));
+    auto stat = keel::test::proc_stat(pid);  // read(2): a process may vanish mid-scan
+    if (stat && stat->pgrp == pgid && stat->state != 'Z' && stat->state != 'X') live.push_back(pid);
   }
   return live;
 }
@@ -66,12 +62,7 @@ bool group_dies(pid_t pgid, std::chrono::milliseconds within = 2s) {
   return true;
 }
 
-bool pid_alive(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = stat.rfind(')');
-  return close != std::string::npos && stat.size() > close + 2 && stat[close + 2] != 'Z';
-}
+bool pid_alive(pid_t pid) { return keel::test::pid_alive(pid); }
 
 struct TempDir {
   fs::path path;

@@ -1,5 +1,6 @@
 // The unified-exec module (exec_command / write_stdin), loaded from its built file and driven
 // through the C ABI.
+#include "proc_files.hpp"
 #include "abi_test_host.hpp"
 
 #include <catch2/catch.hpp>
@@ -141,16 +142,7 @@ struct ProcStat {
   long ppid = 0, pgrp = 0, session = 0;
 };
 
-// Read with read(2): a process may vanish mid-read, and libstdc++'s streams throw on that.
-std::string read_proc_file(const fs::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {};
-  std::string out;
-  char buf[1024];
-  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
-  ::close(fd);
-  return out;
-}
+using keel::test::read_proc_file;  // read(2): a process may vanish mid-read (proc_files.hpp)
 
 std::optional<ProcStat> proc_stat(const fs::path& dir) {
   std::string stat = read_proc_file(dir / "stat");
