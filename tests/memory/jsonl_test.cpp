@@ -459,6 +459,9 @@ TEST_CASE("memory-jsonl: a fork never writes into its parent's file", "[memory][
 
   // What the kernel does: load the parent, open a new session forked from it, append it all.
   auto parent = call_ok(host, "jsonl", "load", json::object{{"session_id", "parent"}});
+  // Start times have millisecond resolution; sessions started in the same millisecond list in
+  // name order, so the child must start in a later one to be the newest below.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3));
   auto req = open_request("child");
   req["forked_from"] = "parent";
   auto child_path = fs::path(std::string(call_ok(host, "jsonl", "open", req).at("path").as_string()));
