@@ -1,5 +1,6 @@
 // The sandbox modules' shared logic: policy parsing, the plan of what is enforced, and the
 // explanation of a blocked command from typical tool messages.
+#include "scratch_dir.hpp"
 #include <keel/abi.h>
 #include <keel/sandbox/policy.hpp>
 
@@ -24,7 +25,7 @@ namespace {
 struct Dir {
   fs::path path;
   Dir() {
-    std::string tmpl = (fs::path(KEEL_BINARY_DIR) / "keel-sandbox-policy-XXXXXX").string();
+    std::string tmpl = (keel::test::scratch_parent() / "keel-sandbox-policy-XXXXXX").string();
     path = fs::canonical(::mkdtemp(tmpl.data()));
     fs::create_directories(path / "ws" / ".git");
     fs::create_directories(path / "ws" / "src");

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "abi_test_host.hpp"
+#include "scratch_dir.hpp"
 
 #include <keel/common/process.hpp>
 
@@ -64,26 +65,8 @@ struct Tree {
 
   Tree() {
     // Temp dirs are writable roots in workspace-write, so "outside" must not be in one.
-    std::vector<fs::path> candidates{fs::path(KEEL_BINARY_DIR), "/var/tmp"};
-    if (const char* h = std::getenv("HOME")) candidates.emplace_back(h);
-    std::vector<fs::path> temps{"/tmp"};
-    if (const char* t = std::getenv("TMPDIR")) temps.emplace_back(t);
-    for (auto& t : temps) {
-      std::error_code ec;
-      auto c = fs::canonical(t, ec);
-      if (!ec) t = c;
-    }
-    for (const auto& c : candidates) {
-      std::error_code ec;
-      auto canon = fs::canonical(c, ec);
-      if (ec) continue;
-      if (std::any_of(temps.begin(), temps.end(), [&](const fs::path& t) { return within(canon, t); })) continue;
-      std::string tmpl = (canon / "keel-sandbox-test-XXXXXX").string();
-      if (::mkdtemp(tmpl.data())) {
-        base = tmpl;
-        break;
-      }
-    }
+    std::string tmpl = (keel::test::scratch_parent() / "keel-sandbox-test-XXXXXX").string();
+    if (::mkdtemp(tmpl.data())) base = tmpl;
     if (base.empty()) throw std::runtime_error("no scratch directory outside the temp dirs");
     ws = base / "ws";
     outside = base / "outside";

@@ -7,6 +7,7 @@
 #include <keel/kernel/kernel.hpp>
 
 #include "proc_files.hpp"
+#include "scratch_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -242,7 +243,7 @@ inline void kill_marked(const std::string& marker) {
 class Scratch {
  public:
   explicit Scratch(const std::string& tag = "session") {
-    fs::path root = kBuildDir / "session-scratch";
+    fs::path root = keel::test::scratch_parent() / "keel-session-scratch";
     fs::create_directories(root);
     std::string tmpl = (root / (tag + "-XXXXXX")).string();
     if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed in " + root.string());
