@@ -18,6 +18,12 @@ std::string key_id_hex(const KeyId& id) {
   return out;
 }
 
+std::string key_id_in_minisign_comment(const KeyId& id) {
+  std::string hex = key_id_hex(id);
+  auto first = hex.find_first_not_of('0');
+  return first == std::string::npos ? "0" : hex.substr(first);
+}
+
 PublicKey PublicKey::parse(std::string_view file_text) {
   detail::ensure_sodium();
   const auto line = detail::key_base64_line(file_text, "public key");
@@ -52,7 +58,7 @@ std::string PublicKey::to_base64() const {
 }
 
 std::string PublicKey::to_file(std::string_view comment) const {
-  std::string text = comment.empty() ? "minisign public key " + key_id_hex() : std::string(comment);
+  std::string text = comment.empty() ? "minisign public key " + key_id_in_minisign_comment(key_id) : std::string(comment);
   detail::check_one_line(text, 1000, "public key comment");
   return std::string(detail::kUntrustedPrefix) + text + "\n" + to_base64() + "\n";
 }

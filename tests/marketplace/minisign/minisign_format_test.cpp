@@ -187,3 +187,13 @@ TEST_CASE("sha256 helpers", "[minisign][sha256]") {
   CHECK(sha256_file_hex(dir / "big") == sha256_hex(bytes(big)));
   CHECK_THROWS_WITH(sha256_file_hex(dir / "nope"), Catch::Contains("nope"));
 }
+
+TEST_CASE("minisign: a key id with leading zeros is written without them, as minisign does", "[minisign][format]") {
+  keel::market::KeyId id{0x49, 0xA3, 0x03, 0xB0, 0x70, 0xB7, 0x37, 0x0D};  // little-endian 0x0D37B770B003A349
+  CHECK(keel::market::key_id_hex(id) == "0D37B770B003A349");
+  CHECK(keel::market::key_id_in_minisign_comment(id) == "D37B770B003A349");
+  CHECK(keel::market::key_id_in_minisign_comment(keel::market::KeyId{}) == "0");
+  keel::market::PublicKey pk;
+  pk.key_id = id;
+  CHECK(pk.to_file().starts_with("untrusted comment: minisign public key D37B770B003A349\n"));
+}

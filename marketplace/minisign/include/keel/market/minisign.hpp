@@ -18,9 +18,12 @@ namespace keel::market {
 
 using KeyId = std::array<std::uint8_t, 8>;
 
-// The key id as minisign prints it: the 8 bytes read as a little-endian 64-bit number, in
-// 16 uppercase hex digits ("minisign public key 75CDBF113807096B").
+// The key id: the 8 bytes read as a little-endian 64-bit number, in 16 uppercase hex digits
+// ("75CDBF113807096B"; "0D37B770B003A349"), as keel shows it everywhere.
 std::string key_id_hex(const KeyId& id);
+// The same number as minisign writes it in a .pub file's comment ("%" PRIX64: no leading
+// zeros, "D37B770B003A349"), so that keel's key files are byte for byte minisign's.
+std::string key_id_in_minisign_comment(const KeyId& id);
 
 struct PublicKey {
   KeyId key_id{};
