@@ -49,7 +49,16 @@ void Kernel::Impl::serve_sandbox() {
 }
 
 std::string Kernel::Impl::ask_user(Session& s, const ToolCall& call, const json::array& argv, const std::string& reason) {
+  // What the call would do, for a person to judge (tools other than shell have no argv):
+  // the arguments, cut at a character boundary if long.
+  std::string arguments = call.arguments;
+  if (arguments.size() > 4000) {
+    std::size_t cut = 4000;
+    while (cut > 0 && (static_cast<unsigned char>(arguments[cut]) & 0xC0) == 0x80) --cut;
+    arguments = arguments.substr(0, cut) + "…";
+  }
   json::object ask{{"session_id", s.id}, {"call_id", call.call_id}, {"tool", call.name}, {"argv", argv},
+                   {"arguments", arguments},
                    {"reason", reason}, {"cwd", s.cwd}};
   publish(s, "approval.requested", ask);
   std::string decision = "deny";

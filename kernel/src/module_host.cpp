@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstring>
+#include <system_error>
 #include <thread>
 
 namespace keel {
@@ -166,7 +167,11 @@ void ModuleHost::Impl::verify_and_load(const std::vector<const market::Installed
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   std::size_t worker_count = modules.size() < 4 ? 0 : std::min<std::size_t>(cores, 4);
   std::vector<std::jthread> workers;
-  for (std::size_t w = 0; w < worker_count; ++w) workers.emplace_back(worker);
+  try {
+    for (std::size_t w = 0; w < worker_count; ++w) workers.emplace_back(worker);
+  } catch (const std::system_error&) {  // no threads to be had (a pids limit): fewer, or none
+    worker_count = workers.size();
+  }
   for (std::size_t i = 0; i < modules.size(); ++i) {
     Verification v;
     if (worker_count == 0) {
@@ -319,7 +324,9 @@ void ModuleHost::Impl::shutdown() {
     if (m.in_flight.load() > 0) {
       // It still holds calls: stopping it now could free what they use. Never unload it.
       log(KEEL_LOG_WARN, "module " + m.name + " still has calls in flight at shutdown; leaving it loaded");
-      m.lib.leak();
+      // Its library and everything its host handle points at (in-flight count, subscriptions,
+      // host context) must outlive those calls: keep the whole record, deliberately leaked.
+      (void)it->release();
       continue;
     }
     m.desc.stop(m.instance);

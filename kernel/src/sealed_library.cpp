@@ -38,8 +38,13 @@ int stage(const std::vector<std::uint8_t>& bytes, const std::string& name) {
     }
     off += static_cast<std::size_t>(n);
   }
-  // Sealed: nothing can change the bytes between here and the loader's mmap.
-  fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+  // Sealed: nothing can change the bytes, before the loader maps them or after (the descriptor
+  // stays open, and /proc/<pid>/fd/N could otherwise be opened for writing). Unsealed: refuse.
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+    int e = errno;
+    ::close(fd);
+    throw LoadError(std::string("cannot seal the staged library: ") + std::strerror(e));
+  }
   // A path still held by a resident library would make the loader hand that one back.
   while (path_in_use(fd_path(fd))) {
     int next = fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
@@ -83,11 +88,6 @@ SealedLibrary SealedLibrary::load(const std::vector<std::uint8_t>& bytes, const 
     throw LoadError(std::string("the dynamic loader refused it: ") + e.what());
   }
   return out;
-}
-
-void SealedLibrary::leak() {
-  new boost::dll::shared_library(std::move(lib_));  // deliberately never unloaded
-  fd_ = -1;  // and its descriptor stays open with it
 }
 
 }  // namespace keel

@@ -33,8 +33,6 @@ class SealedLibrary {
   static SealedLibrary load(const std::vector<std::uint8_t>& bytes, const std::string& name);
 
   boost::dll::shared_library& library() { return lib_; }
-  // Keeps the library mapped for the rest of the process (a module that could not be stopped).
-  void leak();
 
  private:
   boost::dll::shared_library lib_;

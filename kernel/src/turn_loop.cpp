@@ -219,7 +219,12 @@ TurnResult Kernel::Impl::run_turn(Session& s) {
     bool compaction_ok = s.interrupted || !context_full(s) || compact_history(s, usage, compact_error, true);
     take_input();
     if (s.interrupted) return finish("interrupted", "turn interrupted");
-    if (!compaction_ok) return finish("failed", compact_error);
+    if (!compaction_ok) {
+      // Failing the turn would fail every later one the same way: say so and send it whole.
+      publish(s, "error", json::object{{"message", compact_error + "; the whole history is sent instead"}});
+      std::lock_guard lock(s.mu);
+      s.context_tokens = 0;  // not tried again until a response has measured the context anew
+    }
     if (request_no >= max_requests)
       return finish("failed", "the model made " + std::to_string(max_requests) + " requests without finishing the turn");
 

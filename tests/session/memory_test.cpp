@@ -531,6 +531,36 @@ TEST_CASE("one history is compacted once: a failed request after a compaction do
   CHECK(users[3] == "third");
 }
 
+// A failed automatic compaction is reported and the request goes out with the whole history:
+// failing the turn instead would fail every later turn of the session the same way.
+TEST_CASE("a failed automatic compaction is reported and the turn goes on", "[session][memory][compaction]") {
+  Scratch s("compact-fails");
+  auto script = s.script("fails.jsonl", {answer("a long answer that fills the tiny window"),
+                                         R"({"error":{"code":"server_error","message":"summarizer down"}})",
+                                         answer("second answer, from the whole history")});
+  Kernel k(s.spy_config(script, {"approval_policy=\"never\"", "model_context_window=50"}));
+  ProviderSpy spy;
+  spy.install(k);
+  Recording rec(k);
+  auto id = k.start_session();
+  REQUIRE(wait_turn(k.submit(id, "first")).ok());
+  auto r2 = wait_turn(k.submit(id, "second"));
+  k.bus().drain();
+  INFO("error: " << r2.error << "\nevents:\n" << rec->text());
+  CHECK(r2.ok());
+  CHECK(r2.last_agent_message == "second answer, from the whole history");
+  CHECK(rec->of_type("context.compacted").empty());
+  auto errors = rec->of_type("error");
+  REQUIRE(errors.size() == 1);
+  CHECK(contains(str(errors[0], "message"), "summarizer down"));
+  CHECK(contains(str(errors[0], "message"), "whole history"));
+  auto requests = spy.snapshot();
+  REQUIRE(requests.size() == 3);
+  std::vector<std::string> users;
+  for (auto& m : items_of(ProviderSpy::input(requests[2]), "message", "user")) users.push_back(message_text(m));
+  CHECK(users == std::vector<std::string>{"first", "second"});
+}
+
 TEST_CASE("a provider error ends the turn as failed with its code; the session goes on", "[session][memory]") {
   Scratch s("provider-error");
   auto script = s.script("error.jsonl", {R"({"error":{"code":"context_window_exceeded","message":"too long for me"}})",

@@ -204,3 +204,14 @@ TEST_CASE("chat: a pasted block of lines is one message", "[ui][chat][paste]") {
   pane.ctrl_d();
   pane.expect("KEEL-EXIT=0");
 }
+
+TEST_CASE("chat: escape sequences from the model are shown, never obeyed", "[ui][chat][security]") {
+  Scratch s;
+  // Clear the screen, move home, and overwrite the line: would hide what was said before.
+  auto script = s.script("esc.jsonl", {answer("before\u001b[2J\u001b[Hafter\rOVERWRITE")});
+  TmuxPane pane(s.env(), s.keel(script, {"say something"}));
+  pane.expect("before^[[2J^[[Hafter^MOVERWRITE");
+  CHECK(pane.count("› say something") == 1);  // the screen was not cleared
+  pane.ctrl_d();
+  pane.expect("KEEL-EXIT=0");
+}

@@ -92,10 +92,11 @@ void SignalWatch::start_shut_down(int signo) {
 bool SignalWatch::offer() {
   auto answer = std::make_shared<std::promise<bool>>();
   auto handled = answer->get_future();
+  std::thread helper;
   {
     std::lock_guard lock(mu_);
     if (!hooks_.offer_interrupt) return false;
-    helpers_.emplace_back([f = hooks_.offer_interrupt, answer] {
+    helper = std::thread([f = hooks_.offer_interrupt, answer] {
       bool h = false;
       try {
         h = f();
@@ -104,7 +105,14 @@ bool SignalWatch::offer() {
       answer->set_value(h);
     });
   }
-  return handled.wait_for(kOfferLimit) == std::future_status::ready && handled.get();
+  bool answered = handled.wait_for(kOfferLimit) == std::future_status::ready;
+  if (answered) {
+    helper.join();  // done: a long chat's many Ctrl-Cs leave no threads behind
+    return handled.get();
+  }
+  std::lock_guard lock(mu_);
+  helpers_.push_back(std::move(helper));  // still running: joined by clear_hooks()
+  return false;
 }
 
 void SignalWatch::run() {
@@ -130,7 +138,11 @@ void SignalWatch::run() {
     signalfd_siginfo info{};
     if (::read(signal_fd_, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) continue;
     const int signo = static_cast<int>(info.ssi_signo);
-    if (first_.load() != 0) {  // a second signal while shutting down: stop now
+    if (first_.load() != 0) {
+      // A closing terminal sends SIGHUP twice (from the shell, then from the kernel), and
+      // service managers follow SIGTERM with SIGHUP: neither means "hurry". A second Ctrl-C
+      // or SIGTERM does: stop now.
+      if (signo == SIGHUP) continue;
       kill_children();
       ::_exit(128 + signo);
     }

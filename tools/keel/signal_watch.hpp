@@ -10,7 +10,8 @@
 //    stops its turn and stays. Otherwise, and for SIGTERM and SIGHUP, keel shuts down:
 //  - the first such signal is recorded (received()) and Hooks::shut_down runs, which
 //    interrupts the turns so that the front end returns and keel exits in order;
-//  - a second signal, or a shutdown still unfinished after kShutdownLimit, means "stop now":
+//  - a second SIGINT or SIGTERM (not SIGHUP, which a closing terminal sends twice), or a
+//    shutdown still unfinished after kShutdownLimit, means "stop now":
 //    keel's child processes are killed (each with its process group when it leads one:
 //    commands run in sessions of their own) and keel exits at once with 128 + the signal.
 // Hooks run on helper threads, so the watch thread stays free for the next signal.

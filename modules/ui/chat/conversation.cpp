@@ -1,5 +1,7 @@
 #include "conversation.hpp"
 
+#include <keel/common/truncate.hpp>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -35,6 +37,7 @@ std::string shell_words(const json::array& argv) {
     bool plain = !w.empty() && w.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
                                                    "-_./=:,+@%") == std::string::npos;
     if (!out.empty()) out += ' ';
+    w = keel::common::printable_for_terminal(w);  // a control character shows as ^X, never acts
     if (plain) {
       out += w;
       continue;
@@ -178,6 +181,7 @@ void Conversation::run_turn(const std::string& text) {
   {
     std::lock_guard lock(mu_);
     turn_running_ = true;
+    stop_requested_ = {};
     turn_replied_ = false;
     turn_event_seen_ = false;
     turn_result_ = {};
@@ -229,9 +233,13 @@ void Conversation::answer(keel::sdk::Call call) {
   if (auto* a = ask.if_contains("argv"); a && a->is_array()) argv = a->as_array();
   std::string what = argv.empty() ? "use the tool " + field(ask, "tool") : "run " + shell_words(argv);
   std::string question = "\n" + term_.bold("  ? keel wants to " + what) + "\n";
+  if (argv.empty())
+    if (auto arguments = field(ask, "arguments"); !arguments.empty())
+      question += keel::common::clip_lines_for_display(arguments, 16, "    ");
   if (auto why = field(ask, "reason"); !why.empty()) question += term_.dim("    " + why) + "\n";
   question += "    [y] yes   [a] yes, for this session   [r] yes, always (add a rule)\n"
               "    [n] no, tell the agent   [x] no, and stop the turn\n";
+  term_.discard_typeahead();  // what was typed before the question is not its answer
   term_.write(question);
   for (;;) {
     auto in = term_.read_line("  allow? ", [&] { return call.cancelled(); });
@@ -261,15 +269,20 @@ void Conversation::shutdown() {
   changed_.notify_all();
 }
 
-void Conversation::interrupt() {
+bool Conversation::interrupt() {
+  static constexpr auto kStuck = std::chrono::seconds(2);
   std::unique_lock lock(mu_);
   if (!turn_running_) {
     ++idle_interrupts_;
-    return;
+    return true;
   }
+  auto now = Clock::now();
+  if (stop_requested_ != Clock::time_point{} && now - stop_requested_ > kStuck) return false;
+  if (stop_requested_ == Clock::time_point{}) stop_requested_ = now;
   lock.unlock();
   term_.write("\n" + term_.dim("  stopping…") + "\n");
   host_.request("kernel.turn.interrupt", json::serialize(json::object{{"session_id", session_id_}}), {}, {});
+  return true;
 }
 
 bool Conversation::command(const std::string& line) {

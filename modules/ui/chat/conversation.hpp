@@ -30,8 +30,9 @@ class Conversation {
   // From the kernel (any thread): a tool call waits for the person's decision.
   void approve(keel::sdk::Call call);
   // Ctrl-C, forwarded by the launcher: stops the running turn, or at the prompt asks for a
-  // second one to quit.
-  void interrupt();
+  // second one to quit. False: not handled here — the turn did not stop within a while of the
+  // first Ctrl-C, so keel's own shutdown (and a further Ctrl-C's "stop now") takes over.
+  bool interrupt();
   // keel is ending (SIGTERM, SIGHUP): return from run() as soon as the turn has stopped.
   void shutdown();
 
@@ -61,6 +62,7 @@ class Conversation {
   boost::json::object turn_result_;
   std::deque<keel::sdk::Call> approvals_;
   bool shutting_down_ = false;
+  std::chrono::steady_clock::time_point stop_requested_{};  // of the running turn, by Ctrl-C
   int idle_interrupts_ = 0;  // Ctrl-C at the prompt, not yet seen by the prompt loop
   std::chrono::steady_clock::time_point last_idle_interrupt_{};
 };

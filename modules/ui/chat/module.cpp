@@ -13,6 +13,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 
@@ -31,10 +32,12 @@ class ChatUi : public keel::sdk::Module {
       return (void)call.ok(R"({"decision":"deny"})");
     }
     if (method == "interrupt") {
-      if (auto c = active()) c->interrupt();
-      return (void)call.ok(R"({"handled":true})");
+      bool handled = true;
+      if (auto c = active()) handled = c->interrupt();
+      return (void)call.ok(handled ? R"({"handled":true})" : R"({"handled":false})");
     }
     if (method == "shutdown") {
+      shutdown_requested_ = true;  // also when it comes before run() has a conversation
       if (auto c = active()) c->shutdown();
       return (void)call.ok("{}");
     }
@@ -54,6 +57,7 @@ class ChatUi : public keel::sdk::Module {
       if (active_) return (void)call.error(KEEL_ERR_UNAVAILABLE, "a chat is already running in this terminal");
       active_ = conversation;
     }
+    if (shutdown_requested_) conversation->shutdown();
     int code = conversation->run();
     {
       std::lock_guard lock(mu_);
@@ -71,6 +75,7 @@ class ChatUi : public keel::sdk::Module {
   keel::chat::Terminal term_;
   std::mutex mu_;
   std::shared_ptr<keel::chat::Conversation> active_;
+  std::atomic<bool> shutdown_requested_{false};
 };
 
 const keel_capability kCapabilities[] = {

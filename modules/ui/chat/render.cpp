@@ -9,7 +9,8 @@ namespace json = boost::json;
 
 std::string field(const json::object& o, std::string_view key) {
   auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string{};
+  // Everything shown comes from models, tools and modules: no escape sequence gets through.
+  return v && v->is_string() ? keel::common::printable_for_terminal(v->as_string()) : std::string{};
 }
 
 json::object object_field(const json::object& o, std::string_view key) {

@@ -12,6 +12,7 @@
 
 namespace keel::chat {
 
+// A string field, made safe to print (keel::common::printable_for_terminal); "" if absent.
 std::string field(const boost::json::object& o, std::string_view key);
 boost::json::object object_field(const boost::json::object& o, std::string_view key);
 std::int64_t int_field(const boost::json::object& o, std::string_view key);

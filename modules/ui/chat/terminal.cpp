@@ -1,6 +1,7 @@
 #include "terminal.hpp"
 
 #include <poll.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,6 +24,11 @@ void Terminal::write(const std::string& text) {
     if (n <= 0) return;  // the terminal is gone; nothing sensible is left to do with output
     off += static_cast<std::size_t>(n);
   }
+}
+
+void Terminal::discard_typeahead() {
+  pending_.clear();
+  if (isatty(in_)) ::tcflush(in_, TCIFLUSH);
 }
 
 bool Terminal::more_input_within(int wait_ms) {

@@ -24,6 +24,10 @@ class Terminal {
   // a paste, and belong to the same message.
   bool more_input_within(int wait_ms);
 
+  // Drops what was typed ahead and not read yet: an answer to a question must be typed after
+  // the question is shown.
+  void discard_typeahead();
+
   // Writes as is; safe from any thread.
   void write(const std::string& text);
 

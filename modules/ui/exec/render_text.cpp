@@ -15,54 +15,62 @@ std::string clip_lines(const std::string& text, std::size_t max_lines = 20) {
   return keel::common::clip_lines_for_display(text, max_lines, "  ");
 }
 
+// A string field as a person sees it: no escape sequence from a model or a tool reaches the
+// terminal.
+std::string shown(const json::object& o, std::string_view key) {
+  return keel::common::printable_for_terminal(field(o, key));
+}
+
 class TextRenderer : public Renderer {
  public:
-  TextRenderer(std::FILE* out, std::FILE* err) : out_(out), err_(err), color_(isatty(fileno(err)) != 0) {}
+  TextRenderer(std::FILE* out, std::FILE* err) : out_(out), err_(err), color_(isatty(fileno(err)) != 0),
+        out_is_terminal_(isatty(fileno(out)) != 0) {}
 
   void thread_started(const std::string& session_id, const json::object& info) override {
-    print(err_, dim("keel · session " + session_id + " · model " + field(info, "model") + " · provider " +
-                    field(info, "provider") + "\n" + "workdir " + field(info, "cwd")) + "\n");
+    print(err_, dim("keel · session " + session_id + " · model " + shown(info, "model") + " · provider " +
+                    shown(info, "provider") + "\n" + "workdir " + shown(info, "cwd")) + "\n");
   }
 
   void event(const json::object& ev) override {
     auto type = field(ev, "type");
     if (type == "item.started") {
       auto item = obj(ev, "item");
-      if (field(item, "type") == "command_execution") print(err_, bold("exec ") + field(item, "command") + "\n");
+      if (field(item, "type") == "command_execution") print(err_, bold("exec ") + shown(item, "command") + "\n");
     } else if (type == "item.completed") {
       auto item = obj(ev, "item");
       auto kind = field(item, "type");
       if (kind == "agent_message") {
-        print(out_, field(item, "text") + "\n");
+        // The answer on stdout is data when redirected (keel exec ... > answer.md): kept as is.
+        print(out_, (out_is_terminal_ ? shown(item, "text") : field(item, "text")) + "\n");
       } else if (kind == "reasoning") {
-        print(err_, dim("thinking: " + field(item, "text")) + "\n");
+        print(err_, dim("thinking: " + shown(item, "text")) + "\n");
       } else if (kind == "command_execution") {
         auto* code = item.if_contains("exit_code");
-        std::string status = code && code->is_int64() ? "exit " + std::to_string(code->as_int64()) : field(item, "status");
-        print(err_, bold("exec ") + field(item, "command") + dim("  (" + status + ")") + "\n" +
-                        clip_lines(field(item, "aggregated_output")));
+        std::string status = code && code->is_int64() ? "exit " + std::to_string(code->as_int64()) : shown(item, "status");
+        print(err_, bold("exec ") + shown(item, "command") + dim("  (" + status + ")") + "\n" +
+                        clip_lines(shown(item, "aggregated_output")));
       } else if (kind == "file_change") {
         std::string text = bold("patch") + "\n";
         if (auto* ch = item.if_contains("changes"); ch && ch->is_array())
           for (auto& c : ch->as_array())
-            if (c.is_object()) text += "  " + field(c.as_object(), "kind") + " " + field(c.as_object(), "path") + "\n";
+            if (c.is_object()) text += "  " + shown(c.as_object(), "kind") + " " + shown(c.as_object(), "path") + "\n";
         print(err_, text);
       } else {
-        print(err_, bold("tool ") + field(item, "tool") + dim(" (" + field(item, "status") + ")") + "\n" +
-                        clip_lines(field(item, "output"), 8));
+        print(err_, bold("tool ") + shown(item, "tool") + dim(" (" + shown(item, "status") + ")") + "\n" +
+                        clip_lines(shown(item, "output"), 8));
       }
     } else if (type == "provider.retry") {
       print(err_, dim("reconnecting " + std::to_string(num(ev, "attempt")) + "/" + std::to_string(num(ev, "max_attempts")) +
-                      ": " + field(ev, "reason")) + "\n");
+                      ": " + shown(ev, "reason")) + "\n");
     } else if (type == "turn.completed") {
       auto usage = obj(ev, "usage");
       print(err_, dim("tokens used: " + std::to_string(num(usage, "input_tokens") + num(usage, "output_tokens"))) + "\n");
-    } else if (type == "turn.failed" && field(ev, "status") == "interrupted") {
+    } else if (type == "turn.failed" && shown(ev, "status") == "interrupted") {
       print(err_, red("turn interrupted") + "\n");  // Ctrl-C, SIGTERM, an aborted approval: not a failure
     } else if (type == "turn.failed") {
-      print(err_, red("turn failed: " + field(obj(ev, "error"), "message")) + "\n");
+      print(err_, red("turn failed: " + shown(obj(ev, "error"), "message")) + "\n");
     } else if (type == "error") {
-      print(err_, red("error: " + field(ev, "message")) + "\n");
+      print(err_, red("error: " + shown(ev, "message")) + "\n");
     }
   }
 
@@ -87,6 +95,7 @@ class TextRenderer : public Renderer {
   std::FILE* out_;
   std::FILE* err_;
   bool color_;
+  bool out_is_terminal_;
 };
 
 }  // namespace

@@ -151,3 +151,16 @@ TEST_CASE("clip_lines_for_display: indents every line, keeps head and tail, says
   CHECK(clip_lines_for_display("1\n2\n3\n4\n5\n6\n7\n", 4, " ") == " 1\n 2\n … 3 more lines …\n 6\n 7\n");
   CHECK(clip_lines_for_display("1\n2\n3\n4\n5\n", 3, "") == "1\n… 2 more lines …\n4\n5\n");  // odd: the tail gets the extra
 }
+
+TEST_CASE("printable_for_terminal: escape sequences and reordering marks cannot reach the screen", "[truncate][display]") {
+  using keel::common::printable_for_terminal;
+  CHECK(printable_for_terminal("plain text\n\twith tabs") == "plain text\n\twith tabs");
+  CHECK(printable_for_terminal("ls\x1b[2K\rrm -rf ~") == "ls^[[2K^Mrm -rf ~");     // erase line, return
+  CHECK(printable_for_terminal("a\r\nb") == "a\nb");
+  CHECK(printable_for_terminal("\x1b]52;c;ZXZpbA==\x07") == "^[]52;c;ZXZpbA==^G");  // OSC 52: clipboard
+  CHECK(printable_for_terminal("x\x7f\x01") == "x^?^A");
+  CHECK(printable_for_terminal("\xc2\x9b" "2J") == "<U+009B>2J");                    // C1 CSI
+  CHECK(printable_for_terminal("safe\xe2\x80\xae" "txt.exe") == "safe<U+202E>txt.exe");  // right-to-left override
+  CHECK(printable_for_terminal("\xe2\x81\xa6x\xe2\x81\xa9") == "<U+2066>x<U+2069>");
+  CHECK(printable_for_terminal("caf\xc3\xa9 \xe2\x80\x94 \xe2\x9c\x93") == "caf\xc3\xa9 \xe2\x80\x94 \xe2\x9c\x93");  // é — ✓ untouched
+}

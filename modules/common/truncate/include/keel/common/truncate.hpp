@@ -70,4 +70,10 @@ std::size_t utf8_complete_prefix(std::string_view text);
 // most `max_lines` of them (half from each end) and a line saying how many were left out.
 std::string clip_lines_for_display(std::string_view text, std::size_t max_lines, std::string_view indent);
 
+// Text from a model or a command made safe to print on a terminal: control characters other
+// than newline and tab become visible caret notation (ESC is "^["), a carriage return not
+// followed by a newline too, C1 controls and bidirectional overrides become "<U+XXXX>". Escape
+// sequences could otherwise rewrite what is on screen — an approval question among it.
+std::string printable_for_terminal(std::string_view text);
+
 }  // namespace keel::common
