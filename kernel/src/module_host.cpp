@@ -150,23 +150,45 @@ void ModuleHost::load_all() {
 // costs about the larger of the two instead of their sum, and which module wins a duplicate
 // name or capability does not depend on thread timing.
 void ModuleHost::Impl::verify_and_load(const std::vector<const market::InstalledModule*>& modules) {
+  // Workers run at most this far ahead of the loading: verified bytes wait in memory.
+  constexpr std::size_t kAhead = 16;
   std::vector<Verification> results(modules.size());
   std::vector<char> done(modules.size(), 0);
   std::mutex results_mu;
-  std::condition_variable ready;
+  std::condition_variable changed;
+  std::size_t loaded = 0;  // modules handed to load_one so far
+  bool abandoned = false;  // the loading stopped early (an exception): workers must not wait
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
     for (std::size_t i; (i = next++) < modules.size();) {
+      {
+        std::unique_lock lock(results_mu);
+        changed.wait(lock, [&] { return i < loaded + kAhead || abandoned; });
+        if (abandoned) return;
+      }
       auto v = verify(*modules[i], trusted, options.allow_legacy_signatures);
       std::lock_guard lock(results_mu);
       results[i] = std::move(v);
       done[i] = 1;
-      ready.notify_all();
+      changed.notify_all();
     }
   };
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   std::size_t worker_count = modules.size() < 4 ? 0 : std::min<std::size_t>(cores, 4);
+  struct Abandon {  // on any exit, release waiting workers before the jthreads join them
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& flag;
+    ~Abandon() {
+      {
+        std::lock_guard lock(mu);
+        flag = true;
+      }
+      cv.notify_all();
+    }
+  };
   std::vector<std::jthread> workers;
+  Abandon release_workers{results_mu, changed, abandoned};  // destroyed before `workers`
   try {
     for (std::size_t w = 0; w < worker_count; ++w) workers.emplace_back(worker);
   } catch (const std::system_error&) {  // no threads to be had (a pids limit): fewer, or none
@@ -178,8 +200,10 @@ void ModuleHost::Impl::verify_and_load(const std::vector<const market::Installed
       v = verify(*modules[i], trusted, options.allow_legacy_signatures);
     } else {
       std::unique_lock lock(results_mu);
-      ready.wait(lock, [&] { return done[i] != 0; });
+      changed.wait(lock, [&] { return done[i] != 0; });
       v = std::move(results[i]);
+      loaded = i + 1;
+      changed.notify_all();
     }
     load_one(*modules[i], std::move(v));
   }
