@@ -131,3 +131,48 @@ TEST_CASE("the shell tool never runs a command unsandboxed when the sandbox refu
     CHECK(fwd.topics.empty());
   }
 }
+
+TEST_CASE("exec_command runs under the sandbox too and explains a block", "[sandbox][unified-exec]") {
+  for (const std::string cap : {"bwrap", "landlock"}) {
+    DYNAMIC_SECTION(cap) {
+      Tree t;
+      Sandbox sb(cap, cap, sandbox_config(t, cap));
+      if (!sb.available) {
+        WARN("skipping the " << cap << " sandbox: " << sb.why_not);
+        continue;
+      }
+      Forwarder fwd;
+      fwd.sandbox = &sb;
+      keel::test::AbiTestHost host(KEEL_UNIFIED_EXEC_MODULE_PATH);
+      host.set_request_handler([&](std::string_view topic, std::string_view payload) { return fwd(topic, payload); });
+      host.start("{}");
+      auto exec = [&](const std::string& cmd) {
+        json::object req{{"call_id", "c1"},
+                         {"name", "exec_command"},
+                         {"arguments", json::serialize(json::object{{"cmd", cmd}, {"login", false}, {"yield_time_ms", 5000}})},
+                         {"cwd", t.ws.string()},
+                         {"session_id", "s1"},
+                         {"turn_id", "t1"},
+                         {"sandbox", workspace_write(t)}};
+        auto r = host.call("exec_command", "call", json::serialize(req));
+        REQUIRE(r.reply_count == 1);
+        return ShellReply{r.status, json::parse(r.payload).as_object()};
+      };
+      auto ok = exec("echo inside > ok.txt && cat ok.txt");
+      INFO(ok.output());
+      CHECK(ok.success());
+      CHECK(read_file(t.ws / "ok.txt") == "inside\n");
+      CHECK_FALSE(ok.payload.at("item").as_object().contains("sandbox_blocked"));
+
+      auto out = exec("echo x > " + (t.outside / "evil.txt").string());
+      INFO(out.output());
+      CHECK_FALSE(out.success());
+      CHECK_THAT(out.output(), Catch::Contains("blocked by the workspace-write sandbox"));
+      CHECK(out.payload.at("item").at("sandbox_blocked").as_bool());
+      CHECK_FALSE(fs::exists(t.outside / "evil.txt"));
+      std::lock_guard lock(fwd.mu);
+      CHECK(std::count(fwd.topics.begin(), fwd.topics.end(), "sandbox.prepare") == 2);
+      CHECK(std::count(fwd.topics.begin(), fwd.topics.end(), "sandbox.explain") == 1);
+    }
+  }
+}

@@ -40,7 +40,8 @@
 //
 // Sandboxing: unless the request's sandbox mode is danger-full-access, the argv is wrapped by
 // the active sandbox module (`sandbox.prepare`, through keel/sdk/sandbox.hpp like the shell
-// module); if that fails the command is not run.
+// module); if that fails the command is not run. When a sandboxed command exits non-zero,
+// `sandbox.explain` says whether the sandbox blocked it, and the reason joins the output.
 //
 // Module configuration (all optional): max_sessions (64), max_output_tokens (10000, the
 // default for calls), buffer_max_bytes (1 MiB), item_max_bytes (65536, the item's
@@ -343,6 +344,7 @@ struct Session {
   Clock::time_point exited_at;
   bool eof = false;   // nothing more will be read
   bool busy = false;  // a call is driving it
+  std::optional<keel::sdk::sandbox::Command> sandboxed;  // as given to sandbox.prepare, for explain
 
   explicit Session(std::size_t buffer_bytes) : pending(buffer_bytes) {}
   ~Session() {
@@ -513,8 +515,10 @@ class UnifiedExec : public keel::sdk::Module {
 
     // Sandboxing: the active sandbox module wraps the argv (keel/sdk/sandbox.hpp); a refusal
     // is the tool's output.
+    std::optional<sb::Command> unwrapped;
     if (const json::object* policy = sb::policy_of(ctx.request)) {
-      sb::Prepared prepared = sb::prepare(ctx.host, sb::Command{argv, ctx.cwd, workdir, {}, *policy}, sb::Wait::on(ctx.call));
+      unwrapped = sb::Command{argv, ctx.cwd, workdir, {}, *policy};
+      sb::Prepared prepared = sb::prepare(ctx.host, *unwrapped, sb::Wait::on(ctx.call));
       if (!prepared) {
         ToolResult r = failed(-1, "sandbox error: " + prepared.error + "\nThe command was not run.");
         if (prepared.status == KEEL_ERR_CANCELLED) r.status = KEEL_ERR_CANCELLED;
@@ -557,6 +561,7 @@ class UnifiedExec : public keel::sdk::Module {
     s->master = sp.master;
     s->pidfd = sp.pidfd;
     s->command = display;
+    s->sandboxed = std::move(unwrapped);
     s->owner = request_session(ctx);
     s->last_used = Clock::now();
     s->busy = true;
@@ -746,6 +751,16 @@ class UnifiedExec : public keel::sdk::Module {
     if (ctx.call.capability() == "write_stdin") {
       const auto* ch = ctx.args.if_contains("chars");
       r.item["stdin"] = ch && ch->is_string() ? keel::sdk::sanitize_utf8(ch->as_string()) : std::string();
+    }
+    // A sandboxed command that failed: if the sandbox blocked it, say why (as the shell tool does).
+    if (exit_code && *exit_code != 0 && !got.cancelled && s->sandboxed) {
+      sb::Explanation why = sb::explain(ctx.host, *s->sandboxed, *exit_code, keel::sdk::sanitize_utf8(item_text),
+                                        sb::Wait::on(ctx.call));
+      if (why.blocked) {
+        r.output += "\n" + keel::sdk::sanitize_utf8(why.reason);
+        r.item["sandbox_blocked"] = true;
+        r.item["sandbox_reason"] = keel::sdk::sanitize_utf8(why.reason);
+      }
     }
     if (got.cancelled) r.status = KEEL_ERR_CANCELLED;
     return r;
