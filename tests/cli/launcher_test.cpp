@@ -4,6 +4,8 @@
 // same argv: same output, same exit codes.
 #include <keel/common/process.hpp>
 
+#include "temp_dir.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -16,24 +18,12 @@
 namespace fs = std::filesystem;
 using keel::common::ProcessOptions;
 using keel::common::ProcessResult;
+using keel::test::TempDir;
 
 namespace {
 
 const fs::path kKeel = KEEL_EXE;
 const fs::path kManage = KEEL_MANAGE_EXE;
-
-struct TempDir {
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "keel-cli-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path path;
-};
 
 ProcessResult run(std::vector<std::string> argv, const fs::path& home) {
   ProcessOptions o;
@@ -74,7 +64,7 @@ TEST_CASE("keel needs neither libarchive nor Poco nor OpenSSL's TLS; keel-manage
 }
 
 TEST_CASE("keel plugin and keel trust answer exactly as keel-manage does", "[cli][manage]") {
-  TempDir home;
+  TempDir home{"keel-cli"};
   const std::vector<std::vector<std::string>> commands{
       {"trust", "list"},       {"trust"},           {"trust", "--help"},  {"trust", "remove", "nobody"},
       {"trust", "add"},        {"plugin"},          {"plugin", "--help"}, {"plugin", "list"},
@@ -83,34 +73,34 @@ TEST_CASE("keel plugin and keel trust answer exactly as keel-manage does", "[cli
     std::vector<std::string> via_keel{kKeel.string()}, direct{kManage.string()};
     via_keel.insert(via_keel.end(), args.begin(), args.end());
     direct.insert(direct.end(), args.begin(), args.end());
-    auto a = run(via_keel, home.path);
-    auto b = run(direct, home.path);
+    auto a = run(via_keel, home.path());
+    auto b = run(direct, home.path());
     INFO("keel " << keel::common::shell_join(args) << "\nstdout:\n" << a.stdout_buf.str() << "\nstderr:\n"
                  << a.stderr_buf.str());
     CHECK(a.exit_code == b.exit_code);
     CHECK(a.stdout_buf.str() == b.stdout_buf.str());
     CHECK(a.stderr_buf.str() == b.stderr_buf.str());
   }
-  CHECK(run({kKeel.string(), "trust", "list"}, home.path).exit_code == 0);
-  CHECK(run({kKeel.string(), "plugin"}, home.path).exit_code == 2);
-  CHECK(run({kKeel.string(), "trust", "remove", "nobody"}, home.path).exit_code == 1);
+  CHECK(run({kKeel.string(), "trust", "list"}, home.path()).exit_code == 0);
+  CHECK(run({kKeel.string(), "plugin"}, home.path()).exit_code == 2);
+  CHECK(run({kKeel.string(), "trust", "remove", "nobody"}, home.path()).exit_code == 1);
 }
 
 TEST_CASE("keel finds keel-manage beside its real executable, and says so when it is missing", "[cli][manage]") {
-  TempDir dir;
+  TempDir dir{"keel-cli"};
   // Through a symbolic link elsewhere: /proc/self/exe is the real keel, beside keel-manage.
-  fs::create_symlink(kKeel, dir.path / "keel");
-  auto linked = run({(dir.path / "keel").string(), "trust", "list"}, dir.path);
+  fs::create_symlink(kKeel, dir.path() / "keel");
+  auto linked = run({(dir.path() / "keel").string(), "trust", "list"}, dir.path());
   INFO(linked.stderr_buf.str());
   CHECK(linked.exit_code == 0);
   CHECK(linked.stdout_buf.str().find("no trusted keys") != std::string::npos);
 
   // A copy of keel alone: exec still works, the management commands fail with a reason.
-  fs::create_directories(dir.path / "alone");
-  fs::copy_file(kKeel, dir.path / "alone" / "keel");
-  auto version = run({(dir.path / "alone" / "keel").string(), "--version"}, dir.path);
+  fs::create_directories(dir.path() / "alone");
+  fs::copy_file(kKeel, dir.path() / "alone" / "keel");
+  auto version = run({(dir.path() / "alone" / "keel").string(), "--version"}, dir.path());
   CHECK(version.exit_code == 0);
-  auto alone = run({(dir.path / "alone" / "keel").string(), "trust", "list"}, dir.path);
+  auto alone = run({(dir.path() / "alone" / "keel").string(), "trust", "list"}, dir.path());
   INFO(alone.stderr_buf.str());
   CHECK(alone.exit_code == 1);
   CHECK(alone.stderr_buf.str().find("keel-manage") != std::string::npos);

@@ -16,7 +16,7 @@ const std::vector<TestModule> kAll = {mods::echo_tool,          mods::abi_curren
 
 // A KEEL_HOME holding every test module, each packed, signed and installed by the real keel-pack.
 struct AbiHome {
-  TempDir tmp;
+  TempDir tmp{"keel-itest"};
   fs::path home = tmp / "home";
   AbiHome() {
     auto key = keel_pack_keygen(tmp.path(), "author");
@@ -109,7 +109,7 @@ TEST_CASE("ABI negotiation: newer major and newer minor are refused, the rest st
 }
 
 TEST_CASE("`keel modules` reports each ABI refusal on one line naming the module", "[integration][abi][cli]") {
-  TempDir cwd;
+  TempDir cwd{"keel-itest"};
   auto r = run({kKeelExe.string(), "modules"}, {{"KEEL_HOME", abi_home().home.string()}, {"HOME", cwd.path().string()}},
                cwd.path());
   INFO(r.describe());

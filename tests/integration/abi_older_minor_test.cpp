@@ -11,7 +11,7 @@ namespace mods = keel::test_modules;
 static_assert(KEEL_ABI_MAJOR == 1 && KEEL_ABI_MINOR == 1, "this test must be built against the ABI 1.1 kernel");
 
 TEST_CASE("a host speaking ABI 1.1 loads modules built for 1.0 and refuses 1.5", "[integration][abi]") {
-  TempDir tmp;
+  TempDir tmp{"keel-itest"};
   fs::path home = tmp / "home";
   auto key = market::generate_keypair();
   trust(home, key.public_key, "author");

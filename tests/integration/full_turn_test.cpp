@@ -33,7 +33,7 @@ std::string str(const json::object& o, std::string_view key) {
 }
 
 struct TurnHome {
-  TempDir tmp;
+  TempDir tmp{"keel-itest"};
   fs::path home = tmp / "home";
   fs::path work = tmp / "work";
   fs::path script = tmp / "script.jsonl";

@@ -42,9 +42,9 @@ TEST_CASE("flipping one byte of an installed library makes `keel modules` refuse
   }
   REQUIRE(names.size() >= 3);
 
-  TempDir cwd;
+  TempDir cwd{"keel-itest"};
   {  // the untouched build-tree home loads everything
-    TempDir tmp;
+    TempDir tmp{"keel-itest"};
     fs::copy(kBuildHome, tmp / "home", fs::copy_options::recursive);
     auto r = keel_modules(tmp / "home", cwd.path());
     INFO(r.describe());
@@ -56,7 +56,7 @@ TEST_CASE("flipping one byte of an installed library makes `keel modules` refuse
 
   for (auto& victim : names) {
     DYNAMIC_SECTION("tampered: " << victim) {
-      TempDir tmp;
+      TempDir tmp{"keel-itest"};
       fs::path home = tmp / "home";
       fs::copy(kBuildHome, home, fs::copy_options::recursive);
       std::vector<market::DiscoveryProblem> problems;
@@ -92,7 +92,7 @@ TEST_CASE("flipping one byte of an installed library makes `keel modules` refuse
 
 TEST_CASE("a broken module.json makes `keel modules` refuse that module by name; the rest load",
           "[integration][signatures][cli]") {
-  TempDir tmp, cwd;
+  TempDir tmp{"keel-itest"}, cwd{"keel-itest"};
   fs::path home = tmp / "home";
   fs::copy(kBuildHome, home, fs::copy_options::recursive);
   std::vector<market::DiscoveryProblem> problems;

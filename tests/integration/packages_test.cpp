@@ -81,7 +81,7 @@ std::string make_tar_gz(const std::vector<Entry>& entries) {
 }
 
 struct PkgHome {
-  TempDir tmp;
+  TempDir tmp{"keel-itest"};
   fs::path home = tmp / "home";
   market::KeyPair key = market::generate_keypair();
   market::StoreLayout store{home};

@@ -38,7 +38,7 @@ fs::path home_with(const TempDir& tmp, const std::string& name, const TestModule
 
 TEST_CASE("a resident library's descriptor number reused by the next module does not alias it",
           "[integration][loader]") {
-  TempDir tmp;
+  TempDir tmp{"keel-itest"};
   auto key = keel_pack_keygen(tmp.path(), "author");
   fs::path resident_home = home_with(tmp, "resident", mods::abi_resident, key);
   fs::path current_home = home_with(tmp, "current", mods::abi_current, key);

@@ -28,7 +28,7 @@ std::string binding(const std::string& name, const std::string& version, const s
 // A home with one trusted keel-pack key and echo-tool installed properly: the module that
 // must keep loading whatever happens to its neighbours.
 struct SigHome {
-  TempDir tmp;
+  TempDir tmp{"keel-itest"};
   fs::path home = tmp / "home";
   KeyFiles author = keel_pack_keygen(tmp.path(), "author");
   SigHome() {
@@ -202,7 +202,7 @@ TEST_CASE("module signatures are checked before loading", "[integration][signatu
 }
 
 TEST_CASE("a library that fails verification is never mapped", "[integration][signatures]") {
-  TempDir tmp;
+  TempDir tmp{"keel-itest"};
   fs::path home = tmp / "home";
   auto key = market::generate_keypair();
   trust(home, key.public_key, "author");

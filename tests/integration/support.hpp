@@ -3,6 +3,8 @@
 // way an author or a user would.
 #pragma once
 
+#include "temp_dir.hpp"
+
 #include <keel_test_modules.hpp>
 
 #include <keel/market/archive.hpp>
@@ -37,25 +39,7 @@ inline const fs::path kKeelExe = KEEL_EXE;
 inline const fs::path kKeelPackExe = KEEL_PACK_EXE;
 inline const std::string kMinisignExe = KEEL_MINISIGN_EXE;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "keel-itest-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = fs::canonical(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
+using keel::test::TempDir;
 
 inline std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -99,7 +83,7 @@ struct RunResult {
 // with extra environment variables, killed after 25 s.
 inline RunResult run(const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>& env = {},
                      const fs::path& cwd = {}) {
-  TempDir io;
+  TempDir io{"keel-itest"};
   std::string cmd;
   if (!cwd.empty()) cmd += "cd " + shell_quote(cwd.string()) + " && ";
   cmd += "env";

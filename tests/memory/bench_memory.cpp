@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
   try {
     int count = argc > 1 ? std::stoi(argv[1]) : 100000;
     TempDir dir("keel-memory-bench");
-    auto db = dir.path / "memory.db";
+    auto db = dir.path() / "memory.db";
     keel::test::AbiTestHost host(KEEL_MEMORY_SQLITE_MODULE);
     host.start(json::serialize(json::object{{"db_path", db.string()}}));
 
@@ -129,7 +129,8 @@ int main(int argc, char** argv) {
     double fill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     auto total = call_ok(host, "sqlite", "count", json::object{}).at("count").as_int64();
     std::printf("memory-sqlite: %lld memories (filled in %.1f s), database %.1f MiB\n", static_cast<long long>(total),
-                fill_s, static_cast<double>(fs::file_size(db) + fs::file_size(dir.path / "memory.db-wal")) / 1048576.0);
+                fill_s,
+                static_cast<double>(fs::file_size(db) + fs::file_size(dir.path() / "memory.db-wal")) / 1048576.0);
 
     std::vector<std::string> typical, frequent;
     for (int i = 0; i < 200; ++i) {

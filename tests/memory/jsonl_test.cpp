@@ -20,7 +20,7 @@ const char* kModule = KEEL_MEMORY_JSONL_MODULE;
 const char* kChild = KEEL_MEMORY_TEST_CHILD;
 
 std::string config_for(const TempDir& home, bool fsync = false) {
-  return json::serialize(json::object{{"keel_home", home.path.string()}, {"fsync", fsync}});
+  return json::serialize(json::object{{"keel_home", home.path().string()}, {"fsync", fsync}});
 }
 
 json::object message(const std::string& role, const std::string& text) {
@@ -70,8 +70,8 @@ bool any_contains(const json::array& warnings, const std::string& needle) {
 
 std::vector<fs::path> rollout_files(const TempDir& home) {
   std::vector<fs::path> out;
-  if (!fs::exists(home.path / "sessions")) return out;
-  for (auto& e : fs::recursive_directory_iterator(home.path / "sessions"))
+  if (!fs::exists(home.path() / "sessions")) return out;
+  for (auto& e : fs::recursive_directory_iterator(home.path() / "sessions"))
     if (e.is_regular_file()) out.push_back(e.path());
   return out;
 }
@@ -79,7 +79,7 @@ std::vector<fs::path> rollout_files(const TempDir& home) {
 }  // namespace
 
 TEST_CASE("memory-jsonl: open, append and load round-trip every item", "[memory][jsonl]") {
-  TempDir home;
+  TempDir home{"keel-memory-test"};
   AbiTestHost host(kModule);
   REQUIRE(host.capability("jsonl") != nullptr);
   REQUIRE(host.capability("jsonl")->kind == KEEL_CAP_MEMORY);
@@ -89,7 +89,7 @@ TEST_CASE("memory-jsonl: open, append and load round-trip every item", "[memory]
   fs::path path = std::string(opened.at("path").as_string());
   REQUIRE(fs::exists(path));
   // $KEEL_HOME/sessions/YYYY/MM/DD/rollout-YYYY-MM-DDThh-mm-ss-<id>.jsonl
-  auto rel = fs::relative(path, home.path / "sessions").string();
+  auto rel = fs::relative(path, home.path() / "sessions").string();
   CHECK(std::regex_match(rel, std::regex(R"(\d{4}/\d{2}/\d{2}/rollout-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-sess-1\.jsonl)")));
   auto day = path.parent_path().filename().string(), stamp = path.filename().string().substr(8, 10);
   CHECK(stamp.substr(8, 2) == day);
@@ -142,7 +142,7 @@ TEST_CASE("memory-jsonl: open, append and load round-trip every item", "[memory]
   }
 
   // fsync = true writes the same thing (and flushes each record).
-  TempDir home2;
+  TempDir home2{"keel-memory-test"};
   AbiTestHost synced(kModule);
   synced.start(config_for(home2, true));
   call_ok(synced, "jsonl", "open", open_request("sess-fsync"));
@@ -151,7 +151,7 @@ TEST_CASE("memory-jsonl: open, append and load round-trip every item", "[memory]
 }
 
 TEST_CASE("memory-jsonl: a compaction record replaces the history before it", "[memory][jsonl]") {
-  TempDir home;
+  TempDir home{"keel-memory-test"};
   AbiTestHost host(kModule);
   host.start(config_for(home));
   call_ok(host, "jsonl", "open", open_request("sess-c"));
@@ -179,7 +179,7 @@ TEST_CASE("memory-jsonl: a compaction record replaces the history before it", "[
 }
 
 TEST_CASE("memory-jsonl: a torn last line loads with a warning", "[memory][jsonl]") {
-  TempDir home;
+  TempDir home{"keel-memory-test"};
   fs::path path;
   auto items = sample_items();
   {
@@ -204,7 +204,7 @@ TEST_CASE("memory-jsonl: a torn last line loads with a warning", "[memory][jsonl
 }
 
 TEST_CASE("memory-jsonl: a torn last line is skipped and later appends stay readable", "[memory][jsonl]") {
-  TempDir home;
+  TempDir home{"keel-memory-test"};
   fs::path path;
   {
     AbiTestHost host(kModule);
@@ -245,7 +245,7 @@ TEST_CASE("memory-jsonl: a torn last line is skipped and later appends stay read
 }
 
 TEST_CASE("memory-jsonl: a tool call without output is reported as interrupted", "[memory][jsonl]") {
-  TempDir home;
+  TempDir home{"keel-memory-test"};
   AbiTestHost host(kModule);
   host.start(config_for(home));
   call_ok(host, "jsonl", "open", open_request("sess-i"));
@@ -271,8 +271,8 @@ TEST_CASE("memory-jsonl: a tool call without output is reported as interrupted",
 }
 
 TEST_CASE("memory-jsonl: SIGKILL in the middle of a tool call loses no completed item", "[memory][jsonl][crash]") {
-  TempDir home;
-  Child child({kChild, "jsonl-crash", kModule, home.path.string(), "sess-kill"});
+  TempDir home{"keel-memory-test"};
+  Child child({kChild, "jsonl-crash", kModule, home.path().string(), "sess-kill"});
   auto ready = child.read_line();
   REQUIRE(ready);
   REQUIRE(ready->starts_with("ready "));
@@ -312,8 +312,8 @@ TEST_CASE("memory-jsonl: SIGKILL in the middle of a tool call loses no completed
 
 TEST_CASE("memory-jsonl: SIGKILL while appending loses nothing already acknowledged", "[memory][jsonl][crash]") {
   for (int round = 0; round < 3; ++round) {
-    TempDir home;
-    Child child({kChild, "jsonl-stream", kModule, home.path.string(), "sess-stream"});
+    TempDir home{"keel-memory-test"};
+    Child child({kChild, "jsonl-stream", kModule, home.path().string(), "sess-stream"});
     long acked = -1;
     long target = 150 + round * 97;
     while (acked < target) {
@@ -341,9 +341,9 @@ TEST_CASE("memory-jsonl: SIGKILL while appending loses nothing already acknowled
 }
 
 TEST_CASE("memory-jsonl: list is newest first, with first prompt, cwd filter and limit", "[memory][jsonl]") {
-  TempDir home;
+  TempDir home{"keel-memory-test"};
   // An old session from another day, written by hand (as an older keel would have).
-  fs::path old_dir = home.path / "sessions" / "2020" / "01" / "02";
+  fs::path old_dir = home.path() / "sessions" / "2020" / "01" / "02";
   fs::create_directories(old_dir);
   {
     std::ofstream out(old_dir / "rollout-2020-01-02T03-04-05-old-1.jsonl");
@@ -404,14 +404,14 @@ TEST_CASE("memory-jsonl: list is newest first, with first prompt, cwd filter and
   CHECK(ambiguous.error_message().find("several") != std::string::npos);
 
   // An empty KEEL_HOME lists nothing and says so without failing.
-  TempDir empty;
+  TempDir empty{"keel-memory-test"};
   AbiTestHost fresh(kModule);
   fresh.start(config_for(empty));
   CHECK(call_ok(fresh, "jsonl", "list", json::object{}).at("sessions").as_array().empty());
 }
 
 TEST_CASE("memory-jsonl: a resumed session appends to the same file", "[memory][jsonl]") {
-  TempDir home;
+  TempDir home{"keel-memory-test"};
   fs::path path;
   auto items = sample_items();
   {
@@ -449,7 +449,7 @@ TEST_CASE("memory-jsonl: a resumed session appends to the same file", "[memory][
 }
 
 TEST_CASE("memory-jsonl: a fork never writes into its parent's file", "[memory][jsonl]") {
-  TempDir home;
+  TempDir home{"keel-memory-test"};
   AbiTestHost host(kModule);
   host.start(config_for(home));
   auto items = sample_items();
@@ -491,7 +491,7 @@ TEST_CASE("memory-jsonl: a fork never writes into its parent's file", "[memory][
 }
 
 TEST_CASE("memory-jsonl: concurrent appends from many threads keep every line whole", "[memory][jsonl]") {
-  TempDir home;
+  TempDir home{"keel-memory-test"};
   AbiTestHost host(kModule);
   host.start(config_for(home));
   const int kSessions = 3, kThreads = 6, kPerThread = 120;
@@ -526,7 +526,7 @@ TEST_CASE("memory-jsonl: concurrent appends from many threads keep every line wh
 }
 
 TEST_CASE("memory-jsonl: bad requests get clear errors and break nothing", "[memory][jsonl]") {
-  TempDir home;
+  TempDir home{"keel-memory-test"};
   AbiTestHost host(kModule);
   host.start(config_for(home));
   auto status = [&](const std::string& method, const std::string& payload) { return host.call("jsonl", method, payload).status; };
@@ -536,7 +536,7 @@ TEST_CASE("memory-jsonl: bad requests get clear errors and break nothing", "[mem
   CHECK(status("open", R"({"session_id":"../../etc/passwd"})") == KEEL_ERR_INVALID_ARGUMENT);
   CHECK(status("open", R"({"session_id":""})") == KEEL_ERR_INVALID_ARGUMENT);
   CHECK(status("open", R"({"session_id":"a/b"})") == KEEL_ERR_INVALID_ARGUMENT);
-  CHECK(!fs::exists(home.path / "etc"));
+  CHECK(!fs::exists(home.path() / "etc"));
   CHECK(status("append", R"({"session_id":"never-opened","record":{"type":"event"}})") == KEEL_ERR_NOT_FOUND);
   CHECK(status("load", R"({"session_id":"missing"})") == KEEL_ERR_NOT_FOUND);
   CHECK(status("load", R"({})") == KEEL_ERR_INVALID_ARGUMENT);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "abi_test_host.hpp"
+#include "temp_dir.hpp"
 
 #include <keel/abi.h>
 
@@ -33,20 +34,7 @@ namespace keel::test::memory {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const char* prefix = "keel-memory-test") {
-    std::string tmpl = (fs::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = fs::canonical(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
+using keel::test::TempDir;
 
 inline std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -74,7 +74,7 @@ struct Db {
 }  // namespace
 
 TEST_CASE("memory-sqlite: remember, recall and forget through the tool", "[memory][sqlite]") {
-  TempDir dir;
+  TempDir dir{"keel-memory-test"};
   AbiTestHost host(kModule);
   auto* cap = host.capability("memory");
   REQUIRE(cap);
@@ -84,7 +84,7 @@ TEST_CASE("memory-sqlite: remember, recall and forget through the tool", "[memor
   CHECK(schema.at("properties").at("action").at("enum") == json::array{"remember", "recall", "forget"});
   REQUIRE(host.capability("sqlite"));
   CHECK(host.capability("sqlite")->kind == KEEL_CAP_MEMORY);
-  host.start(config_for(dir.path / "memory.db"));
+  host.start(config_for(dir.path() / "memory.db"));
 
   auto build = tool(host, json::object{{"action", "remember"}, {"text", "This project builds with CMake and Ninja; run tests with ctest."}},
                     "sess-A", "turn-1", "call-7");
@@ -141,9 +141,9 @@ TEST_CASE("memory-sqlite: remember, recall and forget through the tool", "[memor
 }
 
 TEST_CASE("memory-sqlite: bad tool arguments become outputs the model can act on", "[memory][sqlite]") {
-  TempDir dir;
+  TempDir dir{"keel-memory-test"};
   AbiTestHost host(kModule);
-  host.start(config_for(dir.path / "memory.db"));
+  host.start(config_for(dir.path() / "memory.db"));
   auto fails = [&](const json::object& args, const std::string& says) {
     auto out = tool(host, args);
     INFO(out.output);
@@ -181,9 +181,9 @@ TEST_CASE("memory-sqlite: bad tool arguments become outputs the model can act on
 
 TEST_CASE("memory-sqlite: every recall is traced, so a user can see why the agent believed something",
           "[memory][sqlite]") {
-  TempDir dir;
+  TempDir dir{"keel-memory-test"};
   AbiTestHost host(kModule);
-  host.start(config_for(dir.path / "memory.db"));
+  host.start(config_for(dir.path() / "memory.db"));
   auto a = remember(host, "The staging server is staging.example.com on port 8443.", "old-session", "t9", "call-1");
   auto b = remember(host, "Deploys go through the release branch, never main.", "old-session", "t9", "call-2");
 
@@ -219,16 +219,16 @@ TEST_CASE("memory-sqlite: every recall is traced, so a user can see why the agen
   CHECK(trace[0].at("memory_id") == a);
 
   // The rows are in the recall_trace table for anyone to query.
-  Db raw(dir.path / "memory.db");
+  Db raw(dir.path() / "memory.db");
   CHECK(raw.number("SELECT count(*) FROM recall_trace") == 3);
   CHECK(raw.number("SELECT count(*) FROM recall_trace WHERE session_id = 'other-session'") == 1);
   CHECK(call_json(host, "sqlite", "trace", json::object{}).status == KEEL_ERR_INVALID_ARGUMENT);
 }
 
 TEST_CASE("memory-sqlite: the embedding API (search, last_n, remember, forget, count)", "[memory][sqlite]") {
-  TempDir dir;
+  TempDir dir{"keel-memory-test"};
   AbiTestHost host(kModule);
-  host.start(config_for(dir.path / "memory.db"));
+  host.start(config_for(dir.path() / "memory.db"));
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 12; ++i)
     ids.push_back(call_ok(host, "sqlite", "remember",
@@ -249,7 +249,7 @@ TEST_CASE("memory-sqlite: the embedding API (search, last_n, remember, forget, c
   CHECK(widgets.size() == 4);
   for (auto& m : widgets) CHECK(std::string(m.at("text").as_string()).find("widgets") != std::string::npos);
   // search without a session is not traced; with one it is.
-  Db raw(dir.path / "memory.db");
+  Db raw(dir.path() / "memory.db");
   CHECK(raw.number("SELECT count(*) FROM recall_trace") == 0);
   call_ok(host, "sqlite", "search", json::object{{"query", "widgets"}, {"limit", 2}, {"session_id", "emb"}, {"turn_id", "t"}});
   CHECK(raw.number("SELECT count(*) FROM recall_trace WHERE session_id = 'emb'") == 2);
@@ -262,8 +262,8 @@ TEST_CASE("memory-sqlite: the embedding API (search, last_n, remember, forget, c
 }
 
 TEST_CASE("memory-sqlite: WAL mode, schema version, reopening keeps everything", "[memory][sqlite]") {
-  TempDir dir;
-  auto path = dir.path / "nested" / "dir" / "memory.db";  // created on demand
+  TempDir dir{"keel-memory-test"};
+  auto path = dir.path() / "nested" / "dir" / "memory.db";  // created on demand
   std::int64_t id;
   {
     AbiTestHost host(kModule);
@@ -287,10 +287,10 @@ TEST_CASE("memory-sqlite: WAL mode, schema version, reopening keeps everything",
   // keel_home places the database at $KEEL_HOME/memory.db.
   {
     AbiTestHost host(kModule);
-    host.start(json::serialize(json::object{{"keel_home", (dir.path / "home").string()}}));
+    host.start(json::serialize(json::object{{"keel_home", (dir.path() / "home").string()}}));
     remember(host, "in the home");
   }
-  CHECK(fs::exists(dir.path / "home" / "memory.db"));
+  CHECK(fs::exists(dir.path() / "home" / "memory.db"));
 
   // A database from a newer keel is refused with a clear message, not damaged.
   {
@@ -309,14 +309,14 @@ TEST_CASE("memory-sqlite: WAL mode, schema version, reopening keeps everything",
 
   // An unusable path is a start error naming it.
   AbiTestHost bad(kModule);
-  fs::create_directories(dir.path / "a-directory.db");
-  CHECK_THROWS_WITH(bad.start(config_for(dir.path / "a-directory.db")), Catch::Contains("a-directory.db"));
+  fs::create_directories(dir.path() / "a-directory.db");
+  CHECK_THROWS_WITH(bad.start(config_for(dir.path() / "a-directory.db")), Catch::Contains("a-directory.db"));
 }
 
 TEST_CASE("memory-sqlite: two processes writing one database at once lose nothing", "[memory][sqlite][processes]") {
-  TempDir dir;
-  auto db = dir.path / "memory.db";
-  auto go = dir.path / "go";
+  TempDir dir{"keel-memory-test"};
+  auto db = dir.path() / "memory.db";
+  auto go = dir.path() / "go";
   const int kEach = 1000;
   Child a({kChild, "sqlite-insert", kModule, db.string(), "alpha", std::to_string(kEach), go.string()});
   Child b({kChild, "sqlite-insert", kModule, db.string(), "bravo", std::to_string(kEach), go.string()});
@@ -343,8 +343,8 @@ TEST_CASE("memory-sqlite: two processes writing one database at once lose nothin
 }
 
 TEST_CASE("memory-sqlite: threads and two connections in one process lose nothing", "[memory][sqlite]") {
-  TempDir dir;
-  auto db = dir.path / "memory.db";
+  TempDir dir{"keel-memory-test"};
+  auto db = dir.path() / "memory.db";
   AbiTestHost one(kModule), two(kModule);  // two module instances: two connections
   one.start(config_for(db));
   two.start(config_for(db));
@@ -371,8 +371,8 @@ TEST_CASE("memory-sqlite: threads and two connections in one process lose nothin
 
 TEST_CASE("memory-sqlite: recall stays relevant when the words match more notes than it ranks",
           "[memory][sqlite]") {
-  TempDir dir;
-  auto db = dir.path / "memory.db";
+  TempDir dir{"keel-memory-test"};
+  auto db = dir.path() / "memory.db";
   AbiTestHost host(kModule);
   host.start(config_for(db));
   auto both = remember(host, "The widget factory paints a zebra stripe on every widget.");

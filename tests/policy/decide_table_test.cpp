@@ -7,7 +7,7 @@
 #include "temp_dir.hpp"
 
 using namespace keel::policy;
-using keel::policy::test::TempDir;
+using keel::test::TempDir;
 using Argv = std::vector<std::string>;
 
 namespace {
@@ -50,7 +50,7 @@ char letter(Verdict v) {
 }  // namespace
 
 TEST_CASE("decision table: commands x approval modes", "[policy][decide]") {
-  TempDir dir;
+  TempDir dir{"keel-policy"};
   const auto rules = RuleSet::from_file(dir.write("rules/default.rules", kTableRules));
 
   constexpr bool SB = true;   // runs in the sandbox

@@ -3,6 +3,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+
 #include "keel/policy/rules.hpp"
 #include "keel/policy/shell_parse.hpp"
 #include "temp_dir.hpp"
@@ -14,10 +19,16 @@ using keel::policy::RuleDecision;
 using keel::policy::RulesError;
 using keel::policy::RuleSet;
 using keel::policy::starlark_quote;
-using keel::policy::test::TempDir;
+using keel::test::TempDir;
 using Argv = std::vector<std::string>;
 
 namespace {
+
+// The whole file; empty if it cannot be opened.
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
 
 // Loads `text` from a real file named `name` in `dir` and returns the error message.
 std::string load_error(const TempDir& dir, const std::string& name, const std::string& text) {
@@ -33,7 +44,7 @@ std::string load_error(const TempDir& dir, const std::string& name, const std::s
 }  // namespace
 
 TEST_CASE("rules files parse: alternatives, defaults, any keyword order", "[policy][rules]") {
-  TempDir dir;
+  TempDir dir{"keel-policy"};
   const auto path = dir.write("default.rules", R"(# keel rules
 prefix_rule(
     pattern = ["git", ["push", "fetch"]],
@@ -78,7 +89,7 @@ prefix_rule(pattern=["make"], justification=None, match=None);  prefix_rule(patt
 }
 
 TEST_CASE("the strictest matching rule wins, across files", "[policy][rules]") {
-  TempDir dir;
+  TempDir dir{"keel-policy"};
   dir.write("rules/10-allow.rules", R"(prefix_rule(pattern=["git"], decision="allow")
 prefix_rule(pattern=["git", "push"], decision="allow", justification="first allow")
 )");
@@ -143,7 +154,7 @@ TEST_CASE("string syntax: escapes, raw and triple-quoted strings", "[policy][rul
 }
 
 TEST_CASE("match and not_match examples fail loudly", "[policy][rules]") {
-  TempDir dir;
+  TempDir dir{"keel-policy"};
   SECTION("a match example that does not match") {
     const auto err = load_error(dir, "bad.rules", R"(prefix_rule(
     pattern = ["gh", "pr", "view"],
@@ -184,7 +195,7 @@ prefix_rule(["rm"], match=["ls"])
 }
 
 TEST_CASE("syntax errors name the file and the line", "[policy][rules]") {
-  TempDir dir;
+  TempDir dir{"keel-policy"};
   struct Row {
     std::string text;
     std::string expected;  // after "<file>:"
@@ -240,7 +251,7 @@ TEST_CASE("syntax errors name the file and the line", "[policy][rules]") {
 }
 
 TEST_CASE("an unreadable rules file names the file", "[policy][rules]") {
-  TempDir dir;
+  TempDir dir{"keel-policy"};
   const auto missing = dir.path() / "missing.rules";
   try {
     RuleSet::from_file(missing);
@@ -270,7 +281,7 @@ TEST_CASE("format_prefix_rule and starlark_quote", "[policy][rules]") {
 }
 
 TEST_CASE("append_allow_rule round-trips", "[policy][rules]") {
-  TempDir dir;
+  TempDir dir{"keel-policy"};
   const auto path = dir.path() / "home/.keel/rules/default.rules";  // parents do not exist yet
   const Argv first = {"cargo", "test"};
   const Argv odd = {"my tool", "--msg=it's \"quoted\" \\ $HOME `x`", "line\nbreak", "tab\t",
@@ -295,14 +306,14 @@ TEST_CASE("append_allow_rule round-trips", "[policy][rules]") {
   CHECK_FALSE(set.evaluate(shorter));
 
   // The same rule again writes nothing.
-  const auto before = TempDir::read(path);
+  const auto before = read_file(path);
   append_allow_rule(path, first);
-  CHECK(TempDir::read(path) == before);
+  CHECK(read_file(path) == before);
 
   // A file without a final newline gets one before the rule; existing rules stay.
   const auto other = dir.write("other.rules", "# mine\nprefix_rule([\"rm\"], decision=\"forbidden\")");
   append_allow_rule(other, {"ls", "-la"});
-  CHECK(TempDir::read(other) ==
+  CHECK(read_file(other) ==
         "# mine\nprefix_rule([\"rm\"], decision=\"forbidden\")\n"
         "prefix_rule(pattern=[\"ls\", \"-la\"], decision=\"allow\")\n");
   const auto set2 = RuleSet::from_file(other);
@@ -315,7 +326,7 @@ TEST_CASE("append_allow_rule round-trips", "[policy][rules]") {
 
 TEST_CASE("append_allow_rule reports I/O errors", "[policy][rules]") {
   if (::geteuid() == 0) return;  // root ignores permissions
-  TempDir dir;
+  TempDir dir{"keel-policy"};
   const auto locked = dir.path() / "locked";
   std::filesystem::create_directories(locked);
   ::chmod(locked.c_str(), 0500);

@@ -1,6 +1,7 @@
 #include <keel/common/process.hpp>
 
 #include "proc_files.hpp"
+#include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -24,6 +25,7 @@
 using namespace keel::common;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
+using keel::test::TempDir;
 
 namespace {
 
@@ -64,18 +66,6 @@ bool group_dies(pid_t pgid, std::chrono::milliseconds within = 2s) {
 
 bool pid_alive(pid_t pid) { return keel::test::pid_alive(pid); }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "keel-process-test-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
 }  // namespace
 
 TEST_CASE("exit codes", "[process]") {
@@ -103,21 +93,21 @@ TEST_CASE("stdout and stderr are captured separately and interleaved", "[process
 }
 
 TEST_CASE("runs in the given working directory", "[process]") {
-  TempDir dir;
+  TempDir dir{"keel-process-test"};
   auto o = cmd({"pwd", "-P"});
-  o.cwd = dir.path.string();
+  o.cwd = dir.path().string();
   auto r = run_process(o);
   CHECK(r.exit_code == 0);
-  CHECK(r.stdout_text() == fs::canonical(dir.path).string() + "\n");
+  CHECK(r.stdout_text() == fs::canonical(dir.path()).string() + "\n");
 
   // A program given by a relative path is found relative to that directory.
   {
-    std::ofstream script(dir.path / "hello.sh");
+    std::ofstream script(dir.path() / "hello.sh");
     script << "#!/bin/sh\necho hi from script\n";
   }
-  fs::permissions(dir.path / "hello.sh", fs::perms::owner_all);
+  fs::permissions(dir.path() / "hello.sh", fs::perms::owner_all);
   auto s = cmd({"./hello.sh"});
-  s.cwd = dir.path.string();
+  s.cwd = dir.path().string();
   auto rs = run_process(s);
   CHECK(rs.exit_code == 0);
   CHECK(rs.stdout_text() == "hi from script\n");
@@ -137,14 +127,14 @@ TEST_CASE("environment: inherited, overridden, removed, or empty", "[process]") 
   CHECK(run_process(clean).stdout_text() == "ONLY=this\n");  // `env` found on the default PATH
 
   // PATH of the child (not the parent's) is used to find the program.
-  TempDir dir;
+  TempDir dir{"keel-process-test"};
   {
-    std::ofstream tool(dir.path / "keel-only-here");
+    std::ofstream tool(dir.path() / "keel-only-here");
     tool << "#!/bin/sh\necho found me\n";
   }
-  fs::permissions(dir.path / "keel-only-here", fs::perms::owner_all);
+  fs::permissions(dir.path() / "keel-only-here", fs::perms::owner_all);
   auto p = cmd({"keel-only-here"});
-  p.env["PATH"] = dir.path.string() + ":/usr/bin:/bin";
+  p.env["PATH"] = dir.path().string() + ":/usr/bin:/bin";
   auto rp = run_process(p);
   CHECK(rp.exit_code == 0);
   CHECK(rp.stdout_text() == "found me\n");
@@ -298,18 +288,18 @@ TEST_CASE("programs that cannot run are reported, not thrown", "[process][errors
   CHECK(rc.exit_code == 127);
   CHECK(rc.error == "working directory /nonexistent/keel/dir does not exist");
 
-  TempDir dir;
+  TempDir dir{"keel-process-test"};
   {
-    std::ofstream f(dir.path / "not-executable");
+    std::ofstream f(dir.path() / "not-executable");
     f << "echo hi\n";
   }
-  fs::permissions(dir.path / "not-executable", fs::perms::owner_read | fs::perms::owner_write);
-  auto noexec = run_process(cmd({(dir.path / "not-executable").string()}));
+  fs::permissions(dir.path() / "not-executable", fs::perms::owner_read | fs::perms::owner_write);
+  auto noexec = run_process(cmd({(dir.path() / "not-executable").string()}));
   CHECK(noexec.exit_code == (::geteuid() == 0 ? 126 : 126));
   CHECK(noexec.error.find("cannot execute") != std::string::npos);
 
   auto file_cwd = cmd({"true"});
-  file_cwd.cwd = (dir.path / "not-executable").string();
+  file_cwd.cwd = (dir.path() / "not-executable").string();
   CHECK(run_process(file_cwd).error.find("is not a directory") != std::string::npos);
 
   CHECK(run_process(ProcessOptions{}).exit_code == 127);

@@ -8,6 +8,8 @@
 #include <keel/common/process.hpp>
 #include <keel/market/sha256.hpp>
 
+#include "temp_dir.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -31,24 +33,7 @@ extern char** environ;
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "keel-e2e-market-XXXXXX").string();
-    if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = fs::canonical(t);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  fs::path operator/(const std::string& s) const { return path_ / s; }
-
- private:
-  fs::path path_;
-};
+using keel::test::TempDir;
 
 void write_file(const fs::path& p, const std::string& text) {
   fs::create_directories(p.parent_path());
@@ -138,7 +123,7 @@ class HttpServer {
 
 TEST_CASE("a third-party plugin goes from the installed SDK to a replayed session and back out",
           "[e2e][marketplace]") {
-  TempDir tmp;
+  TempDir tmp{"keel-e2e-market"};
   const fs::path prefix = tmp / "prefix";
   const fs::path author = tmp / "author";      // the plugin author's checkout
   const fs::path market = tmp / "market";      // what the author publishes

@@ -50,7 +50,7 @@ TEST_CASE("docs/providers: each page's configuration runs a session", "[e2e][pro
       std::string key_var = toml_string(toml, "env_key");
       if (key_var.empty()) key_var = page.builtin_key;
 
-      TempDir dir;
+      TempDir dir{"keel-e2e"};
       MockServer server(dir.path(), "{\"text\": \"Configured.\"}\n", /*require_key=*/false);
       Home home(toml);
       std::map<std::string, std::string> env;

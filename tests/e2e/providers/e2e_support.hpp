@@ -6,6 +6,8 @@
 
 #include <keel/common/process.hpp>
 
+#include "temp_dir.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <boost/json.hpp>
@@ -62,25 +64,7 @@ inline const Wire& wire(const std::string& name) {
   throw std::invalid_argument("no wire " + name);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "keel-e2e-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = fs::canonical(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
+using keel::test::TempDir;
 
 inline std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -242,7 +226,7 @@ inline std::string provider_config(int port, const std::string& extra = "") {
 }
 
 struct Home {
-  TempDir tmp;
+  TempDir tmp{"keel-e2e"};
   fs::path home = tmp / "home";
   fs::path work = tmp / "work";
 

@@ -54,7 +54,7 @@ void check_failed(const KeelRun& r) {
 TEST_CASE("fault: HTTP 500, then success", "[e2e][providers][faults]") {
   for (const auto& w : wires()) {
     DYNAMIC_SECTION("wire " << w.wire) {
-      TempDir dir;
+      TempDir dir{"keel-e2e"};
       MockServer server(dir.path(), "{\"fault\": \"http_500\"}\n{\"text\": \"Recovered after a 500.\"}\n");
       Home home(provider_config(server.port()));
       auto r = exec_json(home, w.provider, "hello");
@@ -72,7 +72,7 @@ TEST_CASE("fault: HTTP 500, then success", "[e2e][providers][faults]") {
 TEST_CASE("fault: HTTP 500 past request_max_retries fails the turn", "[e2e][providers][faults]") {
   for (const auto& w : wires()) {
     DYNAMIC_SECTION("wire " << w.wire) {
-      TempDir dir;
+      TempDir dir{"keel-e2e"};
       MockServer server(dir.path(), R"({"fault": "http_500"}
 {"fault": "http_500"}
 {"fault": "http_500"}
@@ -96,7 +96,7 @@ TEST_CASE("fault: HTTP 500 past request_max_retries fails the turn", "[e2e][prov
 TEST_CASE("fault: 429 with Retry-After is honoured", "[e2e][providers][faults]") {
   for (const auto& w : wires()) {
     DYNAMIC_SECTION("wire " << w.wire) {
-      TempDir dir;
+      TempDir dir{"keel-e2e"};
       MockServer server(dir.path(),
                         "{\"fault\": {\"type\": \"rate_limit\", \"retry_after\": 1}}\n{\"text\": \"Waited as asked.\"}\n");
       Home home(provider_config(server.port()));
@@ -115,7 +115,7 @@ TEST_CASE("fault: 429 with Retry-After is honoured", "[e2e][providers][faults]")
 TEST_CASE("fault: 429 asking for \"try again in Xs\" in its message is honoured", "[e2e][providers][faults]") {
   for (const auto& w : wires()) {
     DYNAMIC_SECTION("wire " << w.wire) {
-      TempDir dir;
+      TempDir dir{"keel-e2e"};
       MockServer server(dir.path(), "{\"fault\": {\"type\": \"rate_limit\", \"try_again_in\": \"0.7s\"}}\n"
                                     "{\"text\": \"Waited 0.7 s.\"}\n");
       Home home(provider_config(server.port()));
@@ -131,7 +131,7 @@ TEST_CASE("fault: 429 asking for a wait longer than max_retry_after_ms fails at 
           "[e2e][providers][faults]") {
   for (const auto& w : wires()) {
     DYNAMIC_SECTION("wire " << w.wire) {
-      TempDir dir;
+      TempDir dir{"keel-e2e"};
       MockServer server(dir.path(), "{\"fault\": {\"type\": \"rate_limit\", \"retry_after\": 600}}\n{\"text\": \"no\"}\n");
       Home home(provider_config(server.port()));
       auto r = exec_json(home, w.provider, "hello", set(w, "max_retry_after_ms", "2000"));
@@ -147,7 +147,7 @@ TEST_CASE("fault: 429 asking for a wait longer than max_retry_after_ms fails at 
 TEST_CASE("fault: insufficient quota is reported, not retried", "[e2e][providers][faults]") {
   for (const auto& w : wires()) {
     DYNAMIC_SECTION("wire " << w.wire) {
-      TempDir dir;
+      TempDir dir{"keel-e2e"};
       MockServer server(dir.path(), "{\"fault\": \"insufficient_quota\"}\n{\"text\": \"no\"}\n");
       Home home(provider_config(server.port()));
       auto r = exec_json(home, w.provider, "hello");
@@ -163,7 +163,7 @@ TEST_CASE("fault: insufficient quota is reported, not retried", "[e2e][providers
 TEST_CASE("fault: a stream cut mid-event is retried and the partial text is discarded", "[e2e][providers][faults]") {
   for (const auto& w : wires()) {
     DYNAMIC_SECTION("wire " << w.wire) {
-      TempDir dir;
+      TempDir dir{"keel-e2e"};
       MockServer server(dir.path(),
                         R"({"text": "PARTIAL-TEXT that is streamed in small pieces and then cut off half-way through", "chunk_size": 4, "fault": "cut"}
 {"text": "The whole answer."}
@@ -183,7 +183,7 @@ TEST_CASE("fault: a stream cut mid-event is retried and the partial text is disc
 TEST_CASE("fault: a stream that stalls past stream_idle_timeout_ms is retried", "[e2e][providers][faults]") {
   for (const auto& w : wires()) {
     DYNAMIC_SECTION("wire " << w.wire) {
-      TempDir dir;
+      TempDir dir{"keel-e2e"};
       MockServer server(dir.path(),
                         R"({"text": "This answer stalls half-way through.", "fault": {"type": "stall", "stall_ms": 6000}}
 {"text": "Answer after the stall."}
@@ -205,7 +205,7 @@ TEST_CASE("fault: a stream that stalls past stream_idle_timeout_ms is retried", 
 TEST_CASE("fault: invalid JSON in an event is retried", "[e2e][providers][faults]") {
   for (const auto& w : wires()) {
     DYNAMIC_SECTION("wire " << w.wire) {
-      TempDir dir;
+      TempDir dir{"keel-e2e"};
       MockServer server(dir.path(),
                         "{\"text\": \"BROKEN-ATTEMPT text\", \"fault\": \"invalid_json\"}\n{\"text\": \"Clean answer.\"}\n");
       Home home(provider_config(server.port()));
@@ -223,7 +223,7 @@ TEST_CASE("fault: invalid JSON in an event is retried", "[e2e][providers][faults
 TEST_CASE("fault: HTTP 401 fails the turn naming the key's environment variable", "[e2e][providers][faults]") {
   for (const auto& w : wires()) {
     DYNAMIC_SECTION("wire " << w.wire) {
-      TempDir dir;
+      TempDir dir{"keel-e2e"};
       MockServer server(dir.path(), "{\"fault\": \"unauthorized\"}\n{\"text\": \"no\"}\n");
       Home home(provider_config(server.port()));
 
@@ -257,7 +257,7 @@ TEST_CASE("fault: HTTP 401 fails the turn naming the key's environment variable"
 TEST_CASE("fault: context window exceeded fails the turn with a clear message", "[e2e][providers][faults]") {
   for (const auto& w : wires()) {
     DYNAMIC_SECTION("wire " << w.wire) {
-      TempDir dir;
+      TempDir dir{"keel-e2e"};
       MockServer server(dir.path(), "{\"fault\": \"context_length_exceeded\"}\n{\"text\": \"no\"}\n");
       Home home(provider_config(server.port()));
       auto r = exec_json(home, w.provider, "hello");
@@ -273,7 +273,7 @@ TEST_CASE("fault: context window exceeded fails the turn with a clear message", 
 TEST_CASE("fault: the connection dropped before any response is retried", "[e2e][providers][faults]") {
   for (const auto& w : wires()) {
     DYNAMIC_SECTION("wire " << w.wire) {
-      TempDir dir;
+      TempDir dir{"keel-e2e"};
       MockServer server(dir.path(), "{\"fault\": \"drop\"}\n{\"text\": \"Back again.\"}\n");
       Home home(provider_config(server.port()));
       auto r = exec_json(home, w.provider, "hello");
@@ -290,7 +290,7 @@ TEST_CASE("fault: the connection dropped before any response is retried", "[e2e]
 TEST_CASE("fault: after a retried stream every started item is completed", "[e2e][providers][faults]") {
   for (const auto& w : wires()) {
     DYNAMIC_SECTION("wire " << w.wire) {
-      TempDir dir;
+      TempDir dir{"keel-e2e"};
       MockServer server(dir.path(),
                         R"({"text": "PARTIAL-TEXT that is streamed in small pieces and then cut off half-way through", "chunk_size": 4, "fault": "cut"}
 {"text": "The whole answer."}

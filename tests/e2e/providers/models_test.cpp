@@ -50,7 +50,7 @@ supports_parallel_tool_calls = false
 TEST_CASE("keel models: presets, overrides, per wire protocol", "[e2e][providers][models]") {
   for (const auto& w : wires()) {
     DYNAMIC_SECTION("wire " << w.wire) {
-      TempDir dir;
+      TempDir dir{"keel-e2e"};
       MockServer server(dir.path(), "", true, "gpt-5-codex");
       Home home(provider_config(server.port(), kOverrides));
       auto listing = models_json(models(home, {"--provider", w.provider, "--json"}));
@@ -83,7 +83,7 @@ TEST_CASE("keel models: presets, overrides, per wire protocol", "[e2e][providers
 }
 
 TEST_CASE("keel models: the list is cached under $KEEL_HOME for 24 hours", "[e2e][providers][models]") {
-  TempDir dir;
+  TempDir dir{"keel-e2e"};
   MockServer server(dir.path(), "", true, "qwen2.5-coder:7b");
   Home home(provider_config(server.port(), kOverrides));
   fs::path cache = home.home / "cache" / "models-mock-chat.json";
@@ -146,7 +146,7 @@ TEST_CASE("keel models: the list is cached under $KEEL_HOME for 24 hours", "[e2e
 }
 
 TEST_CASE("keel models: errors and the text table", "[e2e][providers][models]") {
-  TempDir dir;
+  TempDir dir{"keel-e2e"};
   MockServer server(dir.path(), "", true, "gpt-5-codex");
   Home home(provider_config(server.port(), kOverrides) + "\n[model_providers.nowhere]\nbase_url = \"http://127.0.0.1:1/v1\"\n"
                                                          "wire_api = \"chat\"\nconnect_timeout_ms = 2000\n");
@@ -187,7 +187,7 @@ TEST_CASE("keel models: errors and the text table", "[e2e][providers][models]") 
 
 // The launcher itself: passes once tools/keel/main.cpp dispatches `models` to run_models.
 TEST_CASE("keel models through the keel launcher", "[e2e][providers][models]") {
-  TempDir dir;
+  TempDir dir{"keel-e2e"};
   MockServer server(dir.path(), "", true, "gpt-5-codex");
   Home home(provider_config(server.port(), kOverrides));
   auto r = models(home, {"--provider", "mock-chat", "--json"}, kKeelExe);

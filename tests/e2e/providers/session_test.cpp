@@ -100,7 +100,7 @@ void check_tool_output_sent(const MockServer& server, const Wire& w) {
 TEST_CASE("keel exec: a shell tool session through each wire protocol", "[e2e][providers]") {
   for (const auto& w : wires()) {
     DYNAMIC_SECTION("wire " << w.wire) {
-      TempDir dir;
+      TempDir dir{"keel-e2e"};
       MockServer server(dir.path(), kShellScript);
       Home home(provider_config(server.port()));
       auto r = exec_json(home, w.provider, "run echo hi and tell me what it printed");
@@ -113,7 +113,7 @@ TEST_CASE("keel exec: a shell tool session through each wire protocol", "[e2e][p
 }
 
 TEST_CASE("keel exec: switching providers is a flag, profile or config change only", "[e2e][providers]") {
-  TempDir dir;
+  TempDir dir{"keel-e2e"};
   // One mock server, one KEEL_HOME, one build: three protocols in a row.
   std::string script;
   for (int i = 0; i < 5; ++i) script += kShellScript;
@@ -170,7 +170,7 @@ TEST_CASE("keel exec: malformed tool-call JSON from the model is answered, and t
           "[e2e][providers]") {
   for (const auto& w : wires()) {
     DYNAMIC_SECTION("wire " << w.wire) {
-      TempDir dir;
+      TempDir dir{"keel-e2e"};
       MockServer server(dir.path(),
                         R"({"text": "Running.", "tool_calls": [{"name": "shell", "call_id": "call_bad_1", "arguments_raw": "{\"command\": [\"bash\", \"-lc\", \"echo hi\""}]}
 {"text": "Sorry, let me fix the arguments.", "tool_calls": [{"name": "shell", "call_id": "call_good_2", "arguments": {"command": ["bash", "-lc", "echo fixed"]}}]}
@@ -204,7 +204,7 @@ TEST_CASE("keel exec: malformed tool-call JSON from the model is answered, and t
 TEST_CASE("keel exec: parallel tool calls in one response all run and are answered in order", "[e2e][providers]") {
   for (const auto& w : wires()) {
     DYNAMIC_SECTION("wire " << w.wire) {
-      TempDir dir;
+      TempDir dir{"keel-e2e"};
       MockServer server(dir.path(),
                         R"({"tool_calls": [{"name": "shell", "call_id": "call_p1", "arguments": {"command": ["bash", "-lc", "echo one"]}}, {"name": "shell", "call_id": "call_p2", "arguments": {"command": ["bash", "-lc", "echo two"]}}]}
 {"text": "Both ran."}

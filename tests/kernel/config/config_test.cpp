@@ -2,6 +2,8 @@
 // profiles, -c overrides, errors, and the typed lookups.
 #include <keel/kernel/config.hpp>
 
+#include "temp_dir.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -23,43 +25,18 @@ namespace json = boost::json;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "keel-config-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = fs::canonical(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const fs::path& path() const { return path_; }
-  fs::path operator/(const std::string& rel) const { return path_ / rel; }
-
-  fs::path write(const std::string& rel, const std::string& text) const {
-    auto p = path_ / rel;
-    fs::create_directories(p.parent_path());
-    std::ofstream out(p, std::ios::binary);
-    out << text;
-    if (!out) throw std::runtime_error("cannot write " + p.string());
-    return p;
-  }
+// keel::test::TempDir plus mkdir(), which only these tests use.
+struct ConfigDir : keel::test::TempDir {
+  ConfigDir() : TempDir("keel-config") {}
   fs::path mkdir(const std::string& rel) const {
-    fs::create_directories(path_ / rel);
-    return path_ / rel;
+    fs::create_directories(path() / rel);
+    return path() / rel;
   }
-
- private:
-  fs::path path_;
 };
 
 // A test layout: T/etc/config.toml (system), T/home (KEEL_HOME), T/repo (a git project).
 struct Layout {
-  TempDir dir;
+  ConfigDir dir;
   fs::path system = dir / "etc/config.toml";
   fs::path home = dir.mkdir("home");
   fs::path repo = dir.mkdir("repo");
@@ -170,7 +147,7 @@ TEST_CASE("config: no files at all gives an empty configuration", "[config][laye
 }
 
 TEST_CASE("config: the project search stops at the directory holding .git", "[config][layers]") {
-  TempDir t;
+  ConfigDir t;
   t.write("outer/.keel/config.toml", "leaked = true\nwho = \"outer\"\n");
   t.mkdir("outer/repo/.git");
   auto cwd = t.mkdir("outer/repo/src");
@@ -220,7 +197,7 @@ TEST_CASE("config: the project search stops at the directory holding .git", "[co
 // Fix: `fs::weakly_canonical(sources.cwd)` (or `fs::absolute(...).lexically_normal()`).
 TEST_CASE("config: a cwd spelled with '..' does not pick up a sibling's project config",
           "[config][layers]") {
-  TempDir t;
+  ConfigDir t;
   t.write("x/.keel/config.toml", "sibling_leak = true\n");
   t.mkdir("y");
   ConfigSources s;
@@ -237,7 +214,7 @@ TEST_CASE("config: a cwd spelled with '..' does not pick up a sibling's project 
 // is under ~, so the user file is loaded twice and listed twice in files(). Fix: skip a
 // candidate equivalent to keel_home/config.toml.
 TEST_CASE("config: the user file is not loaded a second time as the project file", "[config][layers]") {
-  TempDir t;
+  ConfigDir t;
   t.write("user/.keel/config.toml", "x = 1\n");
   auto cwd = t.mkdir("user/scratch");  // no .git anywhere
   ConfigSources s;

@@ -14,7 +14,7 @@ bool contains(const std::string& haystack, const std::string& needle) { return h
 // A user with echo-tool 1.0.0 installed from marketplace "test" (index_version 1), and the
 // publisher's folder now holding 2.0.0 too (not yet published).
 struct Attacked {
-  TempDir tmp;
+  TempDir tmp{"keel-market"};
   Publisher pub{tmp / "market"};
   Home home{tmp / "home"};
   KeyPair attacker = generate_keypair();

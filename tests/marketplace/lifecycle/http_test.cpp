@@ -9,7 +9,7 @@ bool contains(const std::string& haystack, const std::string& needle) { return h
 }  // namespace
 
 TEST_CASE("add, update and install over HTTP", "[marketplace][http]") {
-  TempDir tmp;
+  TempDir tmp{"keel-market"};
   Publisher pub(tmp / "market");
   Home home(tmp / "home");
   home.trust(pub.key().public_key, "publisher");

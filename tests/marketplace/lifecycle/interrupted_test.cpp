@@ -13,7 +13,7 @@ using namespace keel::test;
 namespace {
 
 struct Installed {
-  TempDir tmp;
+  TempDir tmp{"keel-market"};
   Publisher pub{tmp / "market"};
   Home home{tmp / "home"};
   std::unique_ptr<StaticServer> server;

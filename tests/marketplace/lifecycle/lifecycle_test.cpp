@@ -7,7 +7,7 @@ using namespace keel::test;
 namespace {
 
 struct World {
-  TempDir tmp;
+  TempDir tmp{"keel-market"};
   Publisher pub{tmp / "market"};
   Home home{tmp / "home"};
   World() { home.trust(pub.key().public_key, "publisher"); }
@@ -214,7 +214,7 @@ TEST_CASE("permissions and metadata travel from the index into the install recor
 }
 
 TEST_CASE("the trust store adds, lists and removes keys", "[marketplace][trust]") {
-  TempDir tmp;
+  TempDir tmp{"keel-market"};
   auto kp = generate_keypair();
   write_text(tmp / "someone.pub", kp.public_key.to_file());
   TrustStore store(tmp / "trusted_keys");

@@ -29,7 +29,7 @@ void minisign_keypair(const TempDir& dir) {
 
 TEST_CASE("a file signed by minisign verifies in keel", "[minisign][cli]") {
   require_minisign();
-  TempDir dir;
+  TempDir dir{"keel-minisign"};
   minisign_keypair(dir);
   write_file(dir / "data.txt", "some module bytes\n");
   const auto r = minisign(dir, {"-S", "-s", "k.key", "-m", "data.txt", "-t", "trusted comment"});
@@ -57,7 +57,7 @@ TEST_CASE("a file signed by minisign verifies in keel", "[minisign][cli]") {
 
 TEST_CASE("a keel signature verifies with minisign -V", "[minisign][cli]") {
   require_minisign();
-  TempDir dir;
+  TempDir dir{"keel-minisign"};
   const auto pair = generate_keypair();
   write_file(dir / "k.pub", pair.public_key.to_file());
   write_file(dir / "k.key", pair.secret_key.to_file());
@@ -92,7 +92,7 @@ TEST_CASE("a keel signature verifies with minisign -V", "[minisign][cli]") {
 
 TEST_CASE("a keel-written secret key is usable by minisign", "[minisign][cli]") {
   require_minisign();
-  TempDir dir;
+  TempDir dir{"keel-minisign"};
   const auto pair = generate_keypair();
   write_file(dir / "k.key", pair.secret_key.to_file());
   write_file(dir / "file", "payload");
@@ -111,7 +111,7 @@ TEST_CASE("a keel-written secret key is usable by minisign", "[minisign][cli]") 
 
 TEST_CASE("a password-protected minisign secret key", "[minisign][cli][scrypt]") {
   require_minisign();
-  TempDir dir;
+  TempDir dir{"keel-minisign"};
   // minisign reads the password (twice when generating) from stdin when it is not a tty.
   auto r = minisign(dir, {"-G", "-p", "e.pub", "-s", "e.key"}, "correct horse\ncorrect horse\n");
   INFO(r.out << r.err);
@@ -133,7 +133,7 @@ TEST_CASE("a password-protected minisign secret key", "[minisign][cli][scrypt]")
 
 TEST_CASE("legacy Ed signatures from minisign -l", "[minisign][cli]") {
   require_minisign();
-  TempDir dir;
+  TempDir dir{"keel-minisign"};
   minisign_keypair(dir);
   write_file(dir / "old.bin", "legacy payload");
   const auto r = minisign(dir, {"-S", "-l", "-s", "k.key", "-m", "old.bin", "-t", "old style"});
@@ -153,7 +153,7 @@ TEST_CASE("legacy Ed signatures from minisign -l", "[minisign][cli]") {
 
 TEST_CASE("tampering with a minisign-made signature is detected", "[minisign][cli]") {
   require_minisign();
-  TempDir dir;
+  TempDir dir{"keel-minisign"};
   minisign_keypair(dir);
   const std::string data = "module contents v1";
   write_file(dir / "m", data);

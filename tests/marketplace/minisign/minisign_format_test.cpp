@@ -48,7 +48,7 @@ TEST_CASE("public keys parse from a .pub file or a bare base64 line", "[minisign
   CHECK_THROWS_WITH(PublicKey::parse("RWRrCQc4Eb/NdYpSSm8aXYfU+pPORsqxk7ijJQRh0Jzx"),
                     Catch::Contains("42 bytes"));
   CHECK_THROWS_WITH(PublicKey::parse("not base64 at all!"), Catch::Contains("base64"));
-  TempDir dir;
+  TempDir dir{"keel-minisign"};
   CHECK_THROWS_WITH(PublicKey::load(dir / "missing.pub"), Catch::Contains("missing.pub"));
 }
 
@@ -181,7 +181,7 @@ TEST_CASE("sha256 helpers", "[minisign][sha256]") {
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   CHECK(sha256_hex(bytes("abc")) ==
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  TempDir dir;
+  TempDir dir{"keel-minisign"};
   std::string big(300 * 1024 + 1, 'k');
   write_file(dir / "big", big);
   CHECK(sha256_file_hex(dir / "big") == sha256_hex(bytes(big)));

@@ -1,6 +1,9 @@
 #pragma once
 
-// Temporary directories, small file helpers and a way to run the real minisign CLI.
+// Temporary directories (tests/support/temp_dir.hpp), small file helpers and a way to run the
+// real minisign CLI.
+
+#include "temp_dir.hpp"
 
 #include <cstdint>
 #include <cstdlib>
@@ -18,25 +21,7 @@ namespace keel::market::test {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "keel-minisign-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
+using keel::test::TempDir;
 
 inline void write_file(const fs::path& p, const std::string& text) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);

@@ -65,7 +65,7 @@ TEST_CASE("apply-patch module: add, update, move and delete in one patch", "[app
       "+    print(\"Hello, world!\")\n"
       "*** Delete File: old.txt\n"
       "*** End Patch\n";
-  auto r = apply(host, patch, dir.path);
+  auto r = apply(host, patch, dir.path());
   CHECK(r.status == KEEL_OK);
   INFO(r.output());
   REQUIRE(r.success());
@@ -112,12 +112,12 @@ TEST_CASE("apply-patch module: the JSON function form {\"input\": patch} works t
   host.start();
   const std::string patch = "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch";
   auto r = call_tool(host, "apply_patch",
-                     function_request("apply_patch", json::object{{"input", patch}}, dir.path.string()));
+                     function_request("apply_patch", json::object{{"input", patch}}, dir.path().string()));
   REQUIRE(r.success());
   CHECK(dir.read("hello.txt") == "hi\n");
   CHECK(changes_of(r.item()) == json::array{change("hello.txt", "add")});
 
-  auto missing = call_tool(host, "apply_patch", function_request("apply_patch", json::object{}, dir.path.string()));
+  auto missing = call_tool(host, "apply_patch", function_request("apply_patch", json::object{}, dir.path().string()));
   CHECK(missing.status == KEEL_OK);
   CHECK_FALSE(missing.success());
   CHECK(missing.output().find("*** Begin Patch") != std::string::npos);
@@ -144,7 +144,7 @@ TEST_CASE("apply-patch module: a failing hunk leaves every file untouched", "[ap
       "+whatever\n"
       "*** Delete File: a.txt\n"
       "*** End Patch\n";
-  auto r = apply(host, patch, dir.path);
+  auto r = apply(host, patch, dir.path());
   CHECK(r.status == KEEL_OK);
   CHECK_FALSE(r.success());
   CHECK(r.output().find("b.txt") != std::string::npos);
@@ -162,16 +162,16 @@ TEST_CASE("apply-patch module: a failing hunk leaves every file untouched", "[ap
 
 TEST_CASE("apply-patch module: paths leaving the working directory are refused", "[apply-patch-module]") {
   TempDir root("keel-ap-module");
-  fs::create_directory(root.path / "work");
-  const fs::path work = root.path / "work";
+  fs::create_directory(root.path() / "work");
+  const fs::path work = root.path() / "work";
   root.write("outside.txt", "keep\n");
-  fs::create_directory_symlink(root.path, work / "up");
+  fs::create_directory_symlink(root.path(), work / "up");
   AbiTestHost host(KEEL_APPLY_PATCH_MODULE_PATH);
   host.start();
 
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"dot-dot", "*** Begin Patch\n*** Add File: ../escape.txt\n+x\n*** End Patch\n"},
-      {"absolute", "*** Begin Patch\n*** Add File: " + (root.path / "abs.txt").string() + "\n+x\n*** End Patch\n"},
+      {"absolute", "*** Begin Patch\n*** Add File: " + (root.path() / "abs.txt").string() + "\n+x\n*** End Patch\n"},
       {"through a symlink", "*** Begin Patch\n*** Add File: up/link.txt\n+x\n*** End Patch\n"},
       {"delete outside", "*** Begin Patch\n*** Delete File: ../outside.txt\n*** End Patch\n"},
       {"move outside",
@@ -200,7 +200,7 @@ TEST_CASE("apply-patch module: malformed patches and a read-only sandbox change 
   AbiTestHost host(KEEL_APPLY_PATCH_MODULE_PATH);
   host.start();
 
-  auto bad = apply(host, "*** Begin Patch\n*** Frobnicate File: a.txt\n*** End Patch\n", dir.path);
+  auto bad = apply(host, "*** Begin Patch\n*** Frobnicate File: a.txt\n*** End Patch\n", dir.path());
   CHECK(bad.status == KEEL_OK);
   CHECK_FALSE(bad.success());
   CHECK(bad.output().find("line 2") != std::string::npos);
@@ -209,14 +209,15 @@ TEST_CASE("apply-patch module: malformed patches and a read-only sandbox change 
   REQUIRE(bad.emits.size() == 1);
   CHECK(bad.emits[0].at("type") == "item.started");
 
-  auto ro = apply(host, "*** Begin Patch\n*** Update File: a.txt\n@@\n-alpha\n+beta\n*** End Patch\n", dir.path, "read-only");
+  auto ro = apply(host, "*** Begin Patch\n*** Update File: a.txt\n@@\n-alpha\n+beta\n*** End Patch\n", dir.path(),
+                  "read-only");
   CHECK_FALSE(ro.success());
   CHECK(ro.output().find("read-only") != std::string::npos);
   CHECK(ro.item().at("status") == "failed");
   CHECK(changes_of(ro.item()) == json::array{change("a.txt", "update")});
   CHECK(dir.read("a.txt") == "alpha\n");
 
-  auto ok = apply(host, "*** Begin Patch\n*** Update File: a.txt\n@@\n-alpha\n+beta\n*** End Patch\n", dir.path,
+  auto ok = apply(host, "*** Begin Patch\n*** Update File: a.txt\n@@\n-alpha\n+beta\n*** End Patch\n", dir.path(),
                   "workspace-write");
   CHECK(ok.success());
   CHECK(dir.read("a.txt") == "beta\n");
@@ -239,7 +240,7 @@ TEST_CASE("apply-patch module: tolerant matching, CRLF and unicode through the m
                  "-say \"hello\"\n"
                  "+say \xC2\xAB" "bonjour\xC2\xBB\n"
                  "*** End Patch\n",
-                 dir.path);
+                 dir.path());
   INFO(r.output());
   REQUIRE(r.success());
   CHECK(dir.read("crlf.txt") == "one\r\ndeux\r\n");

@@ -23,10 +23,10 @@ namespace {
 
 struct Fixture {
   TempDir root{"keel-heredoc"};
-  fs::path work = root.path / "work";
-  fs::path bin = root.path / "bin";
-  fs::path fake_marker = root.path / "ran-fake-apply_patch";
-  fs::path subst_marker = root.path / "ran-substitution";
+  fs::path work = root.path() / "work";
+  fs::path bin = root.path() / "bin";
+  fs::path fake_marker = root.path() / "ran-fake-apply_patch";
+  fs::path subst_marker = root.path() / "ran-substitution";
   AbiTestHost host{KEEL_SHELL_MODULE_PATH};
 
   Fixture() {
@@ -124,7 +124,7 @@ TEST_CASE("heredoc: escapes and failures change nothing and run nothing", "[appl
     CHECK_FALSE(f.root.exists("escaped.txt"));
   }
   SECTION("cd to an absolute directory outside") {
-    auto r = f.shell(json::array{"bash", "-lc", "cd " + f.root.path.string() + " && apply_patch <<EOF\n" +
+    auto r = f.shell(json::array{"bash", "-lc", "cd " + f.root.path().string() + " && apply_patch <<EOF\n" +
                                                     f.patch("escaped.txt") + "EOF\n"});
     CHECK_FALSE(r.success());
     CHECK_FALSE(f.root.exists("escaped.txt"));

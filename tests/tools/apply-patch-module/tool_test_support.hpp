@@ -3,6 +3,7 @@
 #pragma once
 
 #include "abi_test_host.hpp"
+#include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -20,36 +21,7 @@ namespace keel::test::tools {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const char* prefix = "keel-tools-test") {
-    std::string tmpl = (fs::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = fs::canonical(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  fs::path operator/(const std::string& rel) const { return path / rel; }
-  void write(const std::string& rel, const std::string& contents) const {
-    auto p = path / rel;
-    fs::create_directories(p.parent_path());
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out << contents;
-  }
-  std::string read(const std::string& rel) const {
-    std::ifstream in(path / rel, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read " + rel);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-  bool exists(const std::string& rel) const { return fs::exists(fs::symlink_status(path / rel)); }
-};
+using keel::test::TempDir;
 
 // The request payload the kernel sends for a JSON function tool call.
 inline std::string function_request(const std::string& name, const json::value& args, const std::string& cwd,

@@ -17,7 +17,7 @@ struct Fixture {
   AbiTestHost host{KEEL_FS_MODULE_PATH};
   Fixture() { host.start(); }
   ToolReply call(const std::string& tool, const json::object& args) {
-    return call_tool(host, tool, function_request(tool, args, dir.path.string()));
+    return call_tool(host, tool, function_request(tool, args, dir.path().string()));
   }
 };
 
@@ -67,7 +67,7 @@ TEST_CASE("read_file: numbered lines, ranges and limits", "[fs][read_file]") {
   auto range = f.call("read_file", {{"file_path", "a.txt"}, {"offset", 3}, {"limit", 4}});
   CHECK(range.output() == numbered(3, 6) + "[... more lines follow; continue with offset=7]\n");
 
-  auto tail = f.call("read_file", {{"file_path", (f.dir.path / "a.txt").string()}, {"offset", 9}, {"limit", 5}});
+  auto tail = f.call("read_file", {{"file_path", (f.dir.path() / "a.txt").string()}, {"offset", 9}, {"limit", 5}});
   CHECK(tail.output() == numbered(9, 10));  // absolute paths work; no note at the end
 
   auto past = f.call("read_file", {{"file_path", "a.txt"}, {"offset", 11}});
@@ -121,7 +121,7 @@ TEST_CASE("read_file: long lines, CRLF, invalid UTF-8, empty, binary, missing", 
   CHECK_FALSE(m.success());
   CHECK(m.output().find("does not exist") != std::string::npos);
 
-  fs::create_directory(f.dir.path / "d");
+  fs::create_directory(f.dir.path() / "d");
   auto d = f.call("read_file", {{"file_path", "d"}});
   CHECK_FALSE(d.success());
   CHECK(d.output().find("list_dir") != std::string::npos);
@@ -134,9 +134,9 @@ TEST_CASE("list_dir: tree, depth, offset and limit", "[fs][list_dir]") {
   f.dir.write("a/deep/two.txt", "");
   f.dir.write("a/deep/deeper/three.txt", "");
   f.dir.write("c/z.txt", "");
-  fs::create_directory(f.dir.path / "empty");
-  fs::create_symlink("b.txt", f.dir.path / "link");
-  const std::string header = "Absolute path: " + f.dir.path.string() + "\n";
+  fs::create_directory(f.dir.path() / "empty");
+  fs::create_symlink("b.txt", f.dir.path() / "link");
+  const std::string header = "Absolute path: " + f.dir.path().string() + "\n";
 
   auto r = f.call("list_dir", {{"dir_path", "."}});
   CHECK(r.success());
@@ -150,11 +150,11 @@ TEST_CASE("list_dir: tree, depth, offset and limit", "[fs][list_dir]") {
                           "empty/\n"
                           "link@\n");
 
-  auto d1 = f.call("list_dir", {{"dir_path", f.dir.path.string()}, {"depth", 1}});
+  auto d1 = f.call("list_dir", {{"dir_path", f.dir.path().string()}, {"depth", 1}});
   CHECK(d1.output() == header + "a/\nb.txt\nc/\nempty/\nlink@\n");
 
   auto d3 = f.call("list_dir", {{"dir_path", "a"}, {"depth", 3}});
-  CHECK(d3.output() == "Absolute path: " + (f.dir.path / "a").string() +
+  CHECK(d3.output() == "Absolute path: " + (f.dir.path() / "a").string() +
                            "\n"
                            "deep/\n"
                            "  deeper/\n"
@@ -198,10 +198,10 @@ TEST_CASE("grep_files: matches sorted by mtime, include globs, limits", "[fs][gr
   f.dir.write("src/mid.ts", "const needle = 1;\n");
   f.dir.write("src/other.rs", "nothing to see\n");
   f.dir.write("web/app.tsx", "NEEDLE\n");
-  set_mtime(f.dir.path / "old.rs", 300);
-  set_mtime(f.dir.path / "src/mid.ts", 200);
-  set_mtime(f.dir.path / "src/new.rs", 100);
-  set_mtime(f.dir.path / "web/app.tsx", 50);
+  set_mtime(f.dir.path() / "old.rs", 300);
+  set_mtime(f.dir.path() / "src/mid.ts", 200);
+  set_mtime(f.dir.path() / "src/new.rs", 100);
+  set_mtime(f.dir.path() / "web/app.tsx", 50);
 
   auto r = f.call("grep_files", {{"pattern", "needle"}});
   CHECK(r.success());

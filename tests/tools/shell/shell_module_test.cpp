@@ -1,5 +1,6 @@
 // The shell module, loaded from its built file and driven through the C ABI.
 #include "abi_test_host.hpp"
+#include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -19,20 +20,9 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using keel::test::AbiTestHost;
 using keel::test::CallResult;
+using keel::test::TempDir;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "keel-shell-test-XXXXXX").string();
-    path = fs::canonical(::mkdtemp(tmpl.data()));
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 // The request a kernel sends for one tool call.
 std::string request(const json::value& args, const std::string& cwd = fs::temp_directory_path().string()) {
@@ -154,19 +144,20 @@ TEST_CASE("long output is truncated in the middle", "[shell]") {
 TEST_CASE("workdir is relative to the request's cwd, or absolute", "[shell]") {
   AbiTestHost host(KEEL_SHELL_MODULE_PATH);
   host.start();
-  TempDir dir;
-  fs::create_directories(dir.path / "sub" / "deeper");
+  TempDir dir{"keel-shell-test"};
+  fs::create_directories(dir.path() / "sub" / "deeper");
 
-  auto base = shell(host, json::object{{"command", json::array{"pwd"}}}, dir.path.string());
-  CHECK(body_of(base.output()) == dir.path.string() + "\n");
+  auto base = shell(host, json::object{{"command", json::array{"pwd"}}}, dir.path().string());
+  CHECK(body_of(base.output()) == dir.path().string() + "\n");
 
-  auto rel = shell(host, json::object{{"command", json::array{"pwd"}}, {"workdir", "sub/deeper"}}, dir.path.string());
-  CHECK(body_of(rel.output()) == (dir.path / "sub" / "deeper").string() + "\n");
+  auto rel = shell(host, json::object{{"command", json::array{"pwd"}}, {"workdir", "sub/deeper"}}, dir.path().string());
+  CHECK(body_of(rel.output()) == (dir.path() / "sub" / "deeper").string() + "\n");
 
-  auto abs = shell(host, json::object{{"command", json::array{"pwd"}}, {"workdir", (dir.path / "sub").string()}}, "/");
-  CHECK(body_of(abs.output()) == (dir.path / "sub").string() + "\n");
+  auto abs =
+      shell(host, json::object{{"command", json::array{"pwd"}}, {"workdir", (dir.path() / "sub").string()}}, "/");
+  CHECK(body_of(abs.output()) == (dir.path() / "sub").string() + "\n");
 
-  auto missing = shell(host, json::object{{"command", json::array{"pwd"}}, {"workdir", "nope"}}, dir.path.string());
+  auto missing = shell(host, json::object{{"command", json::array{"pwd"}}, {"workdir", "nope"}}, dir.path().string());
   CHECK(missing.status == KEEL_OK);
   CHECK_FALSE(missing.success());
   CHECK(missing.output().rfind("Exit code: 127\n", 0) == 0);
@@ -241,14 +232,14 @@ TEST_CASE("bad arguments are an unsuccessful output the model can read", "[shell
 TEST_CASE("shell_command runs a script in the user's shell", "[shell]") {
   AbiTestHost host(KEEL_SHELL_MODULE_PATH);
   host.start();
-  TempDir dir;
+  TempDir dir{"keel-shell-test"};
   ::setenv("SHELL", "/bin/bash", 1);
 
   auto r = call(host, "shell_command",
                 request(json::object{{"command", "echo $((1 + 2)) && echo err >&2 && sleep 0.05 && pwd"}, {"login", false}},
-                        dir.path.string()));
+                        dir.path().string()));
   CHECK(r.success());
-  CHECK(body_of(r.output()) == "3\nerr\n" + dir.path.string() + "\n");
+  CHECK(body_of(r.output()) == "3\nerr\n" + dir.path().string() + "\n");
   CHECK(r.item().at("command") == "/bin/bash -c 'echo $((1 + 2)) && echo err >&2 && sleep 0.05 && pwd'");
 
   auto login = call(host, "shell_command", request(json::object{{"command", "shopt -q login_shell && echo login"}}));

@@ -2,6 +2,7 @@
 // through the C ABI.
 #include "proc_files.hpp"
 #include "abi_test_host.hpp"
+#include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -31,20 +32,9 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using keel::test::AbiTestHost;
 using keel::test::CallResult;
+using keel::test::TempDir;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "keel-unified-exec-test-XXXXXX").string();
-    path = fs::canonical(::mkdtemp(tmpl.data()));
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 struct Options {
   std::string cwd = fs::temp_directory_path().string();
@@ -401,16 +391,16 @@ TEST_CASE("bad exec_command arguments are an unsuccessful output", "[unified_exe
 }
 
 TEST_CASE("workdir is relative to the request's cwd; a missing one is refused", "[unified_exec]") {
-  TempDir dir;
-  fs::create_directories(dir.path / "sub");
+  TempDir dir{"keel-unified-exec-test"};
+  fs::create_directories(dir.path() / "sub");
   AbiTestHost host(KEEL_UNIFIED_EXEC_MODULE_PATH);
   host.start();
   Options o;
-  o.cwd = dir.path.string();
+  o.cwd = dir.path().string();
   auto r = exec(host, {{"cmd", "pwd"}, {"workdir", "sub"}}, o);
-  CHECK(r.body == (dir.path / "sub").string() + "\n");
+  CHECK(r.body == (dir.path() / "sub").string() + "\n");
   auto plain = exec(host, {{"cmd", "pwd"}}, o);
-  CHECK(plain.body == dir.path.string() + "\n");
+  CHECK(plain.body == dir.path().string() + "\n");
   auto missing = exec(host, {{"cmd", "pwd"}, {"workdir", "nope"}}, o);
   CHECK_FALSE(missing.success());
   CHECK_THAT(missing.body, Catch::Contains("does not exist"));
@@ -617,7 +607,7 @@ TEST_CASE("cancellation: exec_command kills its process, write_stdin only stops 
 }
 
 TEST_CASE("commands are wrapped by sandbox.prepare unless the sandbox is danger-full-access", "[unified_exec][sandbox]") {
-  TempDir dir;
+  TempDir dir{"keel-unified-exec-test"};
   AbiTestHost host(KEEL_UNIFIED_EXEC_MODULE_PATH);
   host.start();
   std::mutex mu;
@@ -634,7 +624,7 @@ TEST_CASE("commands are wrapped by sandbox.prepare unless the sandbox is danger-
     return {KEEL_OK, json::serialize(json::object{{"argv", argv}, {"env", json::object{{"EXTRA", "from-sandbox"}}}})};
   });
   Options o;
-  o.cwd = dir.path.string();
+  o.cwd = dir.path().string();
   o.sandbox = "workspace-write";
 
   auto r = exec(host, {{"cmd", "echo sandboxed=$KEEL_SANDBOXED extra=$EXTRA"}}, o);
@@ -644,7 +634,7 @@ TEST_CASE("commands are wrapped by sandbox.prepare unless the sandbox is danger-
     REQUIRE(prepared.size() == 1);
     const auto& req = prepared[0];
     CHECK(req.at("policy").as_object().at("mode").as_string() == "workspace-write");
-    CHECK(req.at("cwd").as_string() == dir.path.string());
+    CHECK(req.at("cwd").as_string() == dir.path().string());
     const auto& argv = req.at("argv").as_array();
     REQUIRE(argv.size() == 3);
     CHECK(argv[1].as_string() == "-c");  // login: false (see exec())
@@ -658,7 +648,7 @@ TEST_CASE("commands are wrapped by sandbox.prepare unless the sandbox is danger-
   CHECK_FALSE(refused.session_id);
   CHECK_FALSE(refused.exit_code);
   std::this_thread::sleep_for(200ms);
-  CHECK_FALSE(fs::exists(dir.path / "marker"));  // never run unsandboxed
+  CHECK_FALSE(fs::exists(dir.path() / "marker"));  // never run unsandboxed
 
   o.sandbox = "danger-full-access";
   auto direct = exec(host, {{"cmd", "echo sandboxed=${KEEL_SANDBOXED:-no}"}}, o);

@@ -1,5 +1,6 @@
 // The view-image module, loaded from its built file and driven through the C ABI.
 #include "abi_test_host.hpp"
+#include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -13,24 +14,9 @@
 namespace json = boost::json;
 namespace fs = std::filesystem;
 using keel::test::AbiTestHost;
+using keel::test::TempDir;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "keel-view-image-test-XXXXXX").string();
-    path = fs::canonical(::mkdtemp(tmpl.data()));
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path write(const std::string& name, std::string_view bytes) const {
-    std::ofstream(path / name, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    return path / name;
-  }
-};
 
 // A complete, valid 1x1 RGBA PNG (signature, IHDR, IDAT, IEND with correct CRCs).
 const unsigned char kPng[] = {
@@ -76,7 +62,7 @@ TEST_CASE("view_image is one parallel-safe tool", "[view_image]") {
 }
 
 TEST_CASE("a PNG is attached as a data URL item", "[view_image]") {
-  TempDir dir;
+  TempDir dir{"keel-view-image-test"};
   auto file = dir.write("pixel.png", std::string_view(reinterpret_cast<const char*>(kPng), sizeof kPng));
   AbiTestHost host(KEEL_VIEW_IMAGE_MODULE_PATH);
   host.start();
@@ -93,8 +79,8 @@ TEST_CASE("a PNG is attached as a data URL item", "[view_image]") {
     CHECK(item.at("data_url").as_string() == std::string("data:image/png;base64,") + kPngBase64);
   }
   SECTION("relative to the request's cwd") {
-    fs::create_directories(dir.path / "sub");
-    auto reply = view(host, "../pixel.png", dir.path / "sub");
+    fs::create_directories(dir.path() / "sub");
+    auto reply = view(host, "../pixel.png", dir.path() / "sub");
     CHECK(reply.at("success").as_bool());
     CHECK(reply.at("item").as_object().at("path").as_string() == file.string());
   }
@@ -103,7 +89,7 @@ TEST_CASE("a PNG is attached as a data URL item", "[view_image]") {
 }
 
 TEST_CASE("JPEG, GIF and WebP are recognised by their magic bytes, not their names", "[view_image]") {
-  TempDir dir;
+  TempDir dir{"keel-view-image-test"};
   AbiTestHost host(KEEL_VIEW_IMAGE_MODULE_PATH);
   host.start();
   struct Case {
@@ -116,7 +102,7 @@ TEST_CASE("JPEG, GIF and WebP are recognised by their magic bytes, not their nam
   };
   for (const auto& c : cases) {
     INFO(c.name);
-    auto reply = view(host, dir.write(c.name, c.bytes).string(), dir.path);
+    auto reply = view(host, dir.write(c.name, c.bytes).string(), dir.path());
     REQUIRE(reply.at("success").as_bool());
     const auto& item = reply.at("item").as_object();
     CHECK(item.at("mime").as_string() == c.mime);
@@ -125,12 +111,12 @@ TEST_CASE("JPEG, GIF and WebP are recognised by their magic bytes, not their nam
 }
 
 TEST_CASE("anything that is not a supported image is refused clearly", "[view_image][errors]") {
-  TempDir dir;
+  TempDir dir{"keel-view-image-test"};
   AbiTestHost host(KEEL_VIEW_IMAGE_MODULE_PATH);
   host.start();
   auto refused = [&](const std::string& path, const std::string& expect) {
     INFO(path);
-    auto reply = view(host, path, dir.path);
+    auto reply = view(host, path, dir.path());
     CHECK_FALSE(reply.at("success").as_bool());
     CHECK_FALSE(reply.contains("item"));
     CHECK_THAT(output_of(reply), Catch::Contains(expect));
@@ -139,35 +125,35 @@ TEST_CASE("anything that is not a supported image is refused clearly", "[view_im
   refused(dir.write("notes.png", "just some text, named like an image\n").string(), "not a supported image");
   refused(dir.write("empty.png", "").string(), "not a supported image");
   refused(dir.write("riff.webp", std::string("RIFF\x04\x00\x00\x00WAVEfmt ", 16)).string(), "not a supported image");
-  refused((dir.path / "missing.png").string(), "unable to locate image");
-  refused(dir.path.string(), "is a directory");
+  refused((dir.path() / "missing.png").string(), "unable to locate image");
+  refused(dir.path().string(), "is a directory");
 
   // Larger than 20 MiB (a sparse file with a PNG signature): refused without being read.
   auto big = dir.write("huge.png", std::string_view(reinterpret_cast<const char*>(kPng), sizeof kPng));
   fs::resize_file(big, 20ull * 1024 * 1024 + 1);
   refused(big.string(), "20 MiB");
 
-  auto bad = host.call("view_image", "call", request(json::object{{"file", "x.png"}}, dir.path));
+  auto bad = host.call("view_image", "call", request(json::object{{"file", "x.png"}}, dir.path()));
   auto reply = json::parse(bad.payload).as_object();
   CHECK_FALSE(reply.at("success").as_bool());
   CHECK_THAT(output_of(reply), Catch::Contains("path"));
 }
 
 TEST_CASE("exactly 20 MiB is accepted; max_bytes configures the limit", "[view_image][config]") {
-  TempDir dir;
+  TempDir dir{"keel-view-image-test"};
   auto file = dir.write("edge.png", std::string_view(reinterpret_cast<const char*>(kPng), sizeof kPng));
   {
     AbiTestHost host(KEEL_VIEW_IMAGE_MODULE_PATH);
     host.start();
     fs::resize_file(file, 20ull * 1024 * 1024);
-    auto reply = view(host, file.string(), dir.path);
+    auto reply = view(host, file.string(), dir.path());
     CHECK(reply.at("success").as_bool());
     CHECK(reply.at("item").as_object().at("bytes").to_number<std::int64_t>() == 20ll * 1024 * 1024);
   }
   AbiTestHost host(KEEL_VIEW_IMAGE_MODULE_PATH);
   host.start(R"({"max_bytes": 64})");
   fs::resize_file(file, sizeof kPng);
-  auto reply = view(host, file.string(), dir.path);
+  auto reply = view(host, file.string(), dir.path());
   CHECK_FALSE(reply.at("success").as_bool());
   CHECK_THAT(output_of(reply), Catch::Contains("64 bytes"));
 }
