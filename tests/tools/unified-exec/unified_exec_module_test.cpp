@@ -127,28 +127,8 @@ std::string read_until(AbiTestHost& host, int id, const std::string& needle, Rep
 
 // ---- processes, via /proc (zombies do not count: PID 1 here does not reap orphans) --------
 
-struct ProcStat {
-  char state = 0;
-  long ppid = 0, pgrp = 0, session = 0;
-};
-
-using keel::test::read_proc_file;  // read(2): a process may vanish mid-read (proc_files.hpp)
-
-std::optional<ProcStat> proc_stat(const fs::path& dir) {
-  std::string stat = read_proc_file(dir / "stat");
-  auto close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 >= stat.size()) return std::nullopt;
-  std::istringstream fields(stat.substr(close + 2));
-  ProcStat s;
-  fields >> s.state >> s.ppid >> s.pgrp >> s.session;
-  if (!fields) return std::nullopt;
-  return s;
-}
-
-bool pid_alive(pid_t pid) {
-  auto s = proc_stat("/proc/" + std::to_string(pid));
-  return s && s->state != 'Z' && s->state != 'X';
-}
+using keel::test::pid_alive;  // /proc read with read(2): processes vanish mid-scan (proc_files.hpp)
+using keel::test::proc_stat;
 
 // Live processes in the terminal session (or process group) `sid`.
 std::vector<pid_t> live_in_session(pid_t sid) {
@@ -157,7 +137,7 @@ std::vector<pid_t> live_in_session(pid_t sid) {
   for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
     std::string name = it->path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    auto s = proc_stat(it->path());
+    auto s = proc_stat(static_cast<pid_t>(std::stol(name)));
     if (s && s->state != 'Z' && s->state != 'X' && (s->session == sid || s->pgrp == sid))
       live.push_back(static_cast<pid_t>(std::stol(name)));
   }
@@ -561,7 +541,7 @@ TEST_CASE("module stop kills every session's processes", "[unified_exec][stop]")
     // The job-control sleep really is in another group of the same terminal session.
     CHECK(eventually([&] {
       for (pid_t p : live_in_session(sids[3]))
-        if (auto s = proc_stat("/proc/" + std::to_string(p)); s && s->pgrp != sids[3]) return true;
+        if (auto s = proc_stat(p); s && s->pgrp != sids[3]) return true;
       return false;
     }));
     auto t0 = Clock::now();
