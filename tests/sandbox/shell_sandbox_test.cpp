@@ -176,3 +176,30 @@ TEST_CASE("exec_command runs under the sandbox too and explains a block", "[sand
     }
   }
 }
+
+TEST_CASE("a TMPDIR set in the shell tool's env is writable under the sandbox", "[sandbox][shell]") {
+  for (const std::string cap : {"bwrap", "landlock"}) {
+    DYNAMIC_SECTION(cap) {
+      Tree t;
+      Sandbox sb(cap, cap, sandbox_config(t, cap));
+      if (!sb.available) {
+        WARN("skipping the " << cap << " sandbox: " << sb.why_not);
+        continue;
+      }
+      const fs::path tmp = t.outside / "tmp";  // outside every writable root otherwise
+      fs::create_directories(tmp);
+      Forwarder fwd;
+      fwd.sandbox = &sb;
+      keel::test::AbiTestHost host(KEEL_SHELL_MODULE_PATH);
+      host.set_request_handler([&](std::string_view topic, std::string_view payload) { return fwd(topic, payload); });
+      host.start(json::serialize(json::object{{"env", json::object{{"TMPDIR", tmp.string()}}}}));
+      auto r = shell(host, "echo scratch > \"$TMPDIR/t.txt\" && cat \"$TMPDIR/t.txt\"", t, workspace_write(t));
+      INFO(r.output());
+      CHECK(r.success());
+      CHECK(read_file(tmp / "t.txt") == "scratch\n");
+      auto beside = shell(host, "echo x > " + (t.outside / "beside.txt").string(), t, workspace_write(t));
+      CHECK_FALSE(beside.success());  // only TMPDIR itself, not its parent
+      CHECK_FALSE(fs::exists(t.outside / "beside.txt"));
+    }
+  }
+}

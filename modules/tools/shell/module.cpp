@@ -169,7 +169,8 @@ ToolResult run_command(ToolContext& ctx, std::vector<std::string> argv) {
   const json::object* sandbox = sb::policy_of(ctx.request);
   sb::Command unwrapped;
   if (sandbox) {
-    unwrapped = sb::Command{opts.argv, ctx.cwd, opts.cwd, {}, *sandbox};
+    // With the variables it sets: a TMPDIR configured for commands is theirs to write in.
+    unwrapped = sb::Command{opts.argv, ctx.cwd, opts.cwd, opts.env, *sandbox};
     sb::Prepared prepared = sb::prepare(ctx.host, unwrapped, sb::Wait::on(ctx.call));
     if (!prepared) {
       ToolResult r;

@@ -517,7 +517,7 @@ class UnifiedExec : public keel::sdk::Module {
     // is the tool's output.
     std::optional<sb::Command> unwrapped;
     if (const json::object* policy = sb::policy_of(ctx.request)) {
-      unwrapped = sb::Command{argv, ctx.cwd, workdir, {}, *policy};
+      unwrapped = sb::Command{argv, ctx.cwd, workdir, env, *policy};  // a configured TMPDIR is made writable
       sb::Prepared prepared = sb::prepare(ctx.host, *unwrapped, sb::Wait::on(ctx.call));
       if (!prepared) {
         ToolResult r = failed(-1, "sandbox error: " + prepared.error + "\nThe command was not run.");
