@@ -191,6 +191,15 @@ std::string Kernel::Impl::start_session(const SessionOptions& o) {
     std::lock_guard lock(s->mu);
     s->history = std::move(resumed_items);
   }
+  {
+    // A resumed or forked history has not been measured by a response yet: estimate it (about
+    // one token per 4 bytes), so one past the auto-compact limit is summarized before it is sent.
+    std::lock_guard lock(s->mu);
+    std::int64_t bytes = 0;
+    for (auto& item : s->history) bytes += static_cast<std::int64_t>(json::serialize(item).size());
+    s->context_tokens = bytes / 4;
+    s->context_items = s->history.size();
+  }
   json::object started{{"model", s->model}, {"provider", s->provider.id}, {"cwd", s->cwd}};
   if (!o.resume.empty()) started["resumed"] = true;
   if (!s->forked_from.empty()) started["forked_from"] = s->forked_from;

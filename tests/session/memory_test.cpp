@@ -328,8 +328,9 @@ TEST_CASE("compaction under a tiny context window: the turn completes, the histo
   REQUIRE(file);
   CHECK(contains(read_file(*file), "\"type\":\"compaction\""));
 
-  // The rollout resumes to the compacted history, and the session goes on.
-  auto script2 = s.script("after.jsonl", {answer("after resume")});
+  // The rollout resumes to the compacted history, and the session goes on (in a 50-token
+  // window even that history is over the limit: it is summarized once more first).
+  auto script2 = s.script("after.jsonl", {answer("SUMMARY: resumed"), answer("after resume")});
   Kernel k(s.config(script2, {"approval_policy=\"never\"", "model_context_window=50"}));
   SessionOptions o;
   o.resume = id;
@@ -529,6 +530,40 @@ TEST_CASE("one history is compacted once: a failed request after a compaction do
   CHECK(contains(users[1], "SUMMARY: one exchange so far"));
   CHECK(users[2] == "second");
   CHECK(users[3] == "third");
+}
+
+// A resumed history has not been measured by a response: it is estimated, so one past the
+// limit is summarized before its first request instead of being sent whole.
+TEST_CASE("a resumed history past the auto-compact limit is compacted before its first request",
+          "[session][memory][compaction][resume]") {
+  Scratch s("compact-resume");
+  std::string id;
+  {
+    auto first = s.script("first.jsonl", {answer("LONG " + std::string(2000, 'x'))});
+    Kernel k(s.config(first, kNever));
+    id = k.start_session();
+    REQUIRE(wait_turn(k.submit(id, "write a lot")).ok());
+  }
+  auto second = s.script("second.jsonl", {answer("SUMMARY: one long answer so far"), answer("after the resume")});
+  Kernel k(s.spy_config(second, {"approval_policy=\"never\"", "model_context_window=200"}));
+  ProviderSpy spy;
+  spy.install(k);
+  Recording rec(k);
+  SessionOptions o;
+  o.resume = id;
+  REQUIRE(k.start_session(o) == id);
+  auto r = wait_turn(k.submit(id, "go on"));
+  k.bus().drain();
+  INFO("error: " << r.error << "\nevents:\n" << rec->text());
+  REQUIRE(r.ok());
+  CHECK(r.last_agent_message == "after the resume");
+  CHECK(rec->of_type("context.compacted").size() == 1);
+  auto requests = spy.snapshot();
+  REQUIRE(requests.size() == 2);
+  CHECK(ProviderSpy::tool_names(requests[0]).empty());  // the summary request
+  auto input = json::serialize(ProviderSpy::input(requests[1]));
+  CHECK(contains(input, "SUMMARY: one long answer so far"));
+  CHECK_FALSE(contains(input, std::string(200, 'x')));  // the long answer itself is gone
 }
 
 // A failed automatic compaction is reported and the request goes out with the whole history:
