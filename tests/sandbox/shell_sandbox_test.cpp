@@ -3,6 +3,7 @@
 // forwarding them to a sandbox module (also loaded through its C ABI).
 #include "sandbox_support.hpp"
 
+#include <memory>
 #include <mutex>
 
 using namespace keel::sandbox_test;
@@ -37,6 +38,14 @@ struct Forwarder {
   }
 };
 
+// A tool module loaded through its C ABI, its sandbox requests answered by `fwd`.
+std::unique_ptr<keel::test::AbiTestHost> tool_module(const char* path, Forwarder& fwd, const std::string& config = "{}") {
+  auto host = std::make_unique<keel::test::AbiTestHost>(path);
+  host->set_request_handler([&fwd](std::string_view topic, std::string_view payload) { return fwd(topic, payload); });
+  host->start(config);
+  return host;
+}
+
 ShellReply shell(keel::test::AbiTestHost& host, const std::string& script, const Tree& t, const json::value& sandbox) {
   json::object req{{"call_id", "c1"},
                    {"name", "shell"},
@@ -63,9 +72,8 @@ TEST_CASE("the shell tool runs commands through the sandbox and explains blocks"
       }
       Forwarder fwd;
       fwd.sandbox = &sb;
-      keel::test::AbiTestHost host(KEEL_SHELL_MODULE_PATH);
-      host.set_request_handler([&](std::string_view topic, std::string_view payload) { return fwd(topic, payload); });
-      host.start("{}");
+      auto module = tool_module(KEEL_SHELL_MODULE_PATH, fwd);
+      auto& host = *module;
 
       auto ok = shell(host, "echo inside > src/ok.txt && cat src/ok.txt", t, workspace_write(t));
       INFO(ok.output());
@@ -102,9 +110,8 @@ TEST_CASE("the shell tool never runs a command unsandboxed when the sandbox refu
   Forwarder fwd;
   fwd.forced = std::pair<int, std::string>{
       KEEL_ERR_UNAVAILABLE, R"({"error":{"message":"the bwrap sandbox cannot run here: bubblewrap (bwrap) was not found on PATH"}})"};
-  keel::test::AbiTestHost host(KEEL_SHELL_MODULE_PATH);
-  host.set_request_handler([&](std::string_view topic, std::string_view payload) { return fwd(topic, payload); });
-  host.start("{}");
+  auto module = tool_module(KEEL_SHELL_MODULE_PATH, fwd);
+  auto& host = *module;
   auto marker = t.ws / "ran.txt";
   auto r = shell(host, "touch " + marker.string(), t, workspace_write(t));
   CHECK(r.status == KEEL_OK);
@@ -143,9 +150,8 @@ TEST_CASE("exec_command runs under the sandbox too and explains a block", "[sand
       }
       Forwarder fwd;
       fwd.sandbox = &sb;
-      keel::test::AbiTestHost host(KEEL_UNIFIED_EXEC_MODULE_PATH);
-      host.set_request_handler([&](std::string_view topic, std::string_view payload) { return fwd(topic, payload); });
-      host.start("{}");
+      auto module = tool_module(KEEL_UNIFIED_EXEC_MODULE_PATH, fwd);
+      auto& host = *module;
       auto exec = [&](const std::string& cmd) {
         json::object req{{"call_id", "c1"},
                          {"name", "exec_command"},
@@ -190,9 +196,8 @@ TEST_CASE("a TMPDIR set in the shell tool's env is writable under the sandbox", 
       fs::create_directories(tmp);
       Forwarder fwd;
       fwd.sandbox = &sb;
-      keel::test::AbiTestHost host(KEEL_SHELL_MODULE_PATH);
-      host.set_request_handler([&](std::string_view topic, std::string_view payload) { return fwd(topic, payload); });
-      host.start(json::serialize(json::object{{"env", json::object{{"TMPDIR", tmp.string()}}}}));
+      auto module = tool_module(KEEL_SHELL_MODULE_PATH, fwd, json::serialize(json::object{{"env", json::object{{"TMPDIR", tmp.string()}}}}));
+      auto& host = *module;
       auto r = shell(host, "echo scratch > \"$TMPDIR/t.txt\" && cat \"$TMPDIR/t.txt\"", t, workspace_write(t));
       INFO(r.output());
       CHECK(r.success());
